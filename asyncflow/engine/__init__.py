@@ -1,0 +1,1 @@
+"""The runtime: scheduler, workers, event bus, and the Engine that wires them."""

@@ -1,0 +1,151 @@
+"""The template context a task sees, and the `ti` object inside it (XCom push/pull, skips)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from asyncflow.models.param import resolve_params
+from asyncflow.models.xcom_arg import RETURN_KEY
+from asyncflow.records import DagRun
+
+if TYPE_CHECKING:
+    from asyncflow.models.baseoperator import BaseOperator, Context
+    from asyncflow.models.dag import DAG
+
+#: (task_id, map_index, key) -> the XCom's JSON text
+XComCache = dict[tuple[str, int, str], str]
+
+
+def ds_add(ds: str, days: int) -> str:
+    """`{{ macros.ds_add(ds, 7) }}`: a YYYY-MM-DD date moved by `days`."""
+    return (datetime.strptime(ds, "%Y-%m-%d") + timedelta(days=days)).strftime("%Y-%m-%d")
+
+
+def ds_format(ds: str, input_format: str, output_format: str) -> str:
+    return datetime.strptime(ds, input_format).strftime(output_format)
+
+
+class _Macros:
+    datetime = datetime
+    timedelta = timedelta
+    json = json
+    ds_add = staticmethod(ds_add)
+    ds_format = staticmethod(ds_format)
+
+
+macros = _Macros()
+
+
+def run_context(dag: DAG, run: DagRun) -> dict[str, Any]:
+    """What every task of one run shares; built once per run."""
+    logical = run.logical_date
+    ds = logical.strftime("%Y-%m-%d")
+    ts = logical.isoformat()
+    context: dict[str, Any] = {
+        "dag": dag,
+        "dag_run": run,
+        "run_id": run.run_id,
+        "logical_date": logical,
+        "execution_date": logical,
+        "ds": ds,
+        "ds_nodash": ds.replace("-", ""),
+        "ts": ts,
+        "ts_nodash": logical.strftime("%Y%m%dT%H%M%S"),
+        "ts_nodash_with_tz": ts.replace("-", "").replace(":", ""),
+        "data_interval_start": run.data_interval_start,
+        "data_interval_end": run.data_interval_end,
+        "params": resolve_params(dag.params, run.conf, dag_id=dag.dag_id),
+        "macros": macros,
+        "conf": run.conf,
+    }
+    context.update(dag.user_defined_macros)
+    return context
+
+
+class RuntimeTaskInstance:
+    """`context["ti"]`: the running attempt of one task instance."""
+
+    __slots__ = (
+        "_xcoms", "dag_id", "map_index", "max_tries", "pushed", "run_id", "skipped", "start_date",
+        "task", "task_id", "try_number",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        task: BaseOperator,
+        run: DagRun,
+        try_number: int,
+        max_tries: int,
+        xcoms: XComCache,
+        start_date: datetime | None = None,
+        map_index: int = -1,
+    ) -> None:
+        self.task = task
+        self.dag_id = run.dag_id
+        self.run_id = run.run_id
+        self.task_id = task.task_id
+        self.map_index = map_index
+        self.try_number = try_number
+        self.max_tries = max_tries
+        self.start_date = start_date
+        self._xcoms = xcoms
+        #: XComs pushed during this attempt: key -> JSON text (committed with the outcome)
+        self.pushed: dict[str, str] = {}
+        #: task_ids this attempt asked to skip (branching, short-circuit)
+        self.skipped: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id} try {self.try_number}>"
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        """Store `value` (JSON-serializable) under `key`; visible to others once committed."""
+        try:
+            self.pushed[key] = json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"task {self.task_id!r}: XCom {key!r} = {value!r:.80} cannot be stored: {exc}; "
+                "XCom values must be JSON-serializable (str, int, float, bool, None, list, dict)"
+            ) from None
+
+    def xcom_pull(
+        self,
+        task_ids: str | Iterable[str] | None = None,
+        key: str = RETURN_KEY,
+        map_indexes: int | None = None,
+        default: Any = None,
+    ) -> Any:
+        """The XCom of `task_ids` (one id: its value; a list: a list) in this run.
+        `task_ids=None` pulls from this task itself."""
+        index = -1 if map_indexes is None else map_indexes
+        if task_ids is None:
+            task_ids = self.task_id
+        if isinstance(task_ids, str):
+            return self._pull_one(task_ids, key, index, default)
+        return [self._pull_one(t, key, index, default) for t in task_ids]
+
+    def _pull_one(self, task_id: str, key: str, map_index: int, default: Any) -> Any:
+        if task_id == self.task_id and key in self.pushed:
+            return json.loads(self.pushed[key])
+        raw = self._xcoms.get((task_id, map_index, key))
+        return default if raw is None else json.loads(raw)
+
+    def skip(self, task_ids: Iterable[str]) -> None:
+        """Mark these (downstream) tasks to be skipped when this attempt succeeds."""
+        self.skipped.update(task_ids)
+
+
+def task_context(base: Mapping[str, Any], task: BaseOperator, ti: RuntimeTaskInstance) -> Context:
+    context = dict(base)
+    context["task"] = task
+    context["ti"] = context["task_instance"] = ti
+    context["try_number"] = ti.try_number
+    if task.params:
+        merged = dict(base["params"])
+        for name, param in task.params.items():
+            if name not in base["dag_run"].conf:
+                merged[name] = param.resolve(name)
+        context["params"] = merged
+    return context

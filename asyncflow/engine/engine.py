@@ -1,0 +1,413 @@
+"""`Engine`: the embedding API. Wires store, event bus, scheduler and DAGs into one async
+context manager.
+
+    async with Engine(dags=[dag], database="state.db") as engine:
+        run = await engine.trigger_dag("tutorial", conf={"k": "v"})
+        run = await engine.wait_for_run("tutorial", run.run_id, timeout=60)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import anyio
+import structlog
+from anyio import CapacityLimiter
+
+from asyncflow.clock import Clock, SystemClock
+from asyncflow.engine.dagruns import Schedules, manual_run
+from asyncflow.engine.events import EventBus, Subscription
+from asyncflow.engine.live import LiveDag, LiveRun
+from asyncflow.engine.planner import priority_weights
+from asyncflow.engine.recovery import restore_run
+from asyncflow.engine.scheduler import Scheduler
+from asyncflow.exceptions import (
+    DagDefinitionError,
+    DagNotFound,
+    DagRunAlreadyExists,
+    DagRunNotFound,
+    ParamValidationError,
+    UnknownPoolError,
+)
+from asyncflow.models.dag import DAG
+from asyncflow.models.param import resolve_params
+from asyncflow.models.pool import Pool
+from asyncflow.models.xcom_arg import RETURN_KEY
+from asyncflow.records import DagRun, ImportErrorRecord, TaskInstance
+from asyncflow.states import RUN_FINISHED, DagRunState
+from asyncflow.store.base import Store
+from asyncflow.store.sqlite import SQLiteStore
+from asyncflow.threads import thread_limiter
+
+log = structlog.get_logger("asyncflow.engine")
+T = TypeVar("T")
+
+
+class Engine:
+    """One scheduler, one worker pool, one store: the whole of asyncflow in a context manager."""
+
+    def __init__(
+        self,
+        *,
+        dags: Iterable[DAG] = (),
+        dags_folder: str | Path | None = None,
+        database: str | Path = "asyncflow.db",
+        parallelism: int = 32,
+        pools: Iterable[Pool] = (),
+        clock: Clock | None = None,
+        durability: Literal["normal", "full"] = "normal",
+        run_schedules: bool = True,
+        store: Store | None = None,
+        dagbag_import_timeout: float = 30.0,
+        external_poll_interval: float | None = 1.0,
+    ) -> None:
+        if parallelism < 1:
+            raise ValueError(f"parallelism must be at least 1, got {parallelism}")
+        self._given_dags = list(dags)
+        self.dags_folder = Path(dags_folder) if dags_folder is not None else None
+        self.store: Store = store or SQLiteStore(database, durability=durability)
+        self.parallelism = parallelism
+        self._pools = {p.name: p for p in pools}
+        self.clock: Clock = clock or SystemClock()
+        self.bus = EventBus()
+        self.run_schedules = run_schedules
+        self.dagbag_import_timeout = dagbag_import_timeout
+        in_memory = str(database) == ":memory:"
+        self._poll_interval = None if in_memory else external_poll_interval
+        self.import_errors: dict[str, str] = {}
+        self.dagbag: Any = None
+        self._scheduler: Scheduler | None = None
+        self._schedules: Schedules | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def __aenter__(self) -> Engine:
+        dags = await self._load_dags()
+        await self.store.open()
+        try:
+            await self._start(dags)
+        except BaseException:
+            await self.store.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.stop()
+        finally:
+            if self._tg is not None:
+                self._tg.cancel_scope.cancel()
+                await self._tg.__aexit__(None, None, None)
+                self._tg = None
+            self.bus.close()
+            await self.store.close()
+
+    async def _load_dags(self) -> list[DAG]:
+        dags = list(self._given_dags)
+        if self.dags_folder is not None:
+            from asyncflow.service.dagbag import load_dags
+
+            self.dagbag = await load_dags(
+                self.dags_folder, import_timeout=self.dagbag_import_timeout
+            )
+            dags.extend(self.dagbag.dags.values())
+            self.import_errors = {f: str(e) for f, e in self.dagbag.import_errors.items()}
+            for fileloc, error in self.import_errors.items():
+                log.error("DAG file failed to import", file=fileloc, error=error)
+        seen: dict[str, DAG] = {}
+        for dag in dags:
+            if dag.dag_id in seen and seen[dag.dag_id] is not dag:
+                raise DagDefinitionError(
+                    f"dag_id is used by two DAGs (also in {seen[dag.dag_id].fileloc}): "
+                    "give each DAG a unique dag_id",
+                    dag_id=dag.dag_id,
+                    fileloc=dag.fileloc,
+                )
+            seen[dag.dag_id] = dag
+        return list(seen.values())
+
+    def _check(self, dag: DAG, pools: Mapping[str, int]) -> None:
+        if not dag.frozen:
+            dag.validate()
+        for task in dag.tasks:
+            if task.pool is not None and task.pool not in pools:
+                raise UnknownPoolError(
+                    f"pool {task.pool!r} is not declared: add it to the config's [pools] or "
+                    f"Engine(pools=[Pool({task.pool!r}, slots=N)]); known: {sorted(pools)}",
+                    dag_id=dag.dag_id,
+                    fileloc=dag.fileloc,
+                    task_id=task.task_id,
+                )
+        if dag.timetable.can_be_scheduled:
+            try:
+                resolve_params(dag.params, None, dag_id=dag.dag_id)
+            except ParamValidationError as exc:
+                raise DagDefinitionError(
+                    f"{exc}; a scheduled DAG needs a default for every param",
+                    dag_id=dag.dag_id,
+                    fileloc=dag.fileloc,
+                ) from None
+
+    async def _start(self, dags: list[DAG]) -> None:
+        store = self.store
+        for pool in self._pools.values():
+            await store.set_pool(pool.name, pool.slots)
+        pools = await store.get_pools()
+        for dag in dags:
+            self._check(dag, pools)
+        if self.dagbag is not None:
+            await store.replace_import_errors(self._import_error_records())
+        scheduler = Scheduler(
+            store=store, bus=self.bus, clock=self.clock, parallelism=self.parallelism, pools=pools
+        )
+        schedules = Schedules(scheduler, enabled=self.run_schedules)
+        scheduler.step_hooks.append(schedules)
+        self._scheduler, self._schedules = scheduler, schedules
+        now = self.clock.now()
+        paused = await store.get_paused()
+        for dag in dags:
+            self._add_dag(dag, paused, now)
+        for record in await store.get_dag_runs(states=[DagRunState.QUEUED, DagRunState.RUNNING]):
+            live_dag = scheduler.dags.get(record.dag_id)
+            if live_dag is not None:
+                await self._restore(live_dag, record, now)
+        for dag in dags:
+            latest = await store.latest_automated_run(dag.dag_id)
+            schedules.prime(scheduler.dags[dag.dag_id], latest, now)
+        limiter = CapacityLimiter(min(self.parallelism, 256))
+
+        async def run_scheduler(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+            thread_limiter.set(limiter)
+            await scheduler.run(task_status=task_status)
+
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        await tg.start(run_scheduler)
+        scheduler.wake()
+        await self._sync()  # recovery and start-up changes are committed before we return
+        if self._poll_interval is not None:
+            tg.start_soon(self._poll_external, self._poll_interval)
+
+    def _add_dag(self, dag: DAG, paused: Mapping[str, bool], now: datetime) -> LiveDag:
+        scheduler = self._require()
+        live_dag = LiveDag(dag, priority_weights(dag))
+        if dag.dag_id in paused:
+            live_dag.paused = paused[dag.dag_id]
+            flag = None
+        else:
+            live_dag.paused = bool(dag.is_paused_upon_creation)
+            flag = live_dag.paused
+        scheduler.dags[dag.dag_id] = live_dag
+        scheduler._dag_rows.append((dag.dag_id, flag, dag.fileloc, now.isoformat()))
+        return live_dag
+
+    def _import_error_records(self) -> list[ImportErrorRecord]:
+        now = self.clock.now()
+        errors = self.dagbag.import_errors if self.dagbag is not None else {}
+        return [
+            ImportErrorRecord(f, str(e), getattr(e, "stacktrace", ""), now)
+            for f, e in errors.items()
+        ]
+
+    async def _restore(self, live_dag: LiveDag, record: DagRun, now: datetime) -> LiveRun:
+        tis = await self.store.get_task_instances(record.dag_id, record.run_id)
+        xcoms = await self.store.get_run_xcoms(record.dag_id, record.run_id)
+        return restore_run(self._require(), live_dag, record, tis, xcoms, now)
+
+    async def stop(self, *, drain_timeout: float = 0.0) -> None:
+        """Stop starting work; let running task instances finish for up to `drain_timeout`
+        seconds, then cancel the rest (recorded as failed attempts, reason `shutdown`)."""
+        scheduler = self._scheduler
+        if scheduler is None or self._tg is None:
+            return
+        await self._in_loop(lambda now: setattr(scheduler, "draining", True))
+        with anyio.move_on_after(drain_timeout):
+            await scheduler.wait_idle()
+
+        def cancel_all(now: datetime) -> None:
+            for run in scheduler.runs.values():
+                for ti in run.tis.values():
+                    scheduler.cancel(ti, "shutdown: the engine stopped while this attempt ran")
+
+        await self._in_loop(cancel_all)
+        with anyio.move_on_after(30):
+            await scheduler.wait_idle()
+        await self._sync()
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _require(self) -> Scheduler:
+        if self._scheduler is None:
+            raise RuntimeError("the engine is not running: use `async with Engine(...) as engine`")
+        return self._scheduler
+
+    def _live_dag(self, dag_id: str) -> LiveDag:
+        live_dag = self._require().dags.get(dag_id)
+        if live_dag is None:
+            raise DagNotFound(dag_id)
+        return live_dag
+
+    async def _in_loop(self, fn: Callable[[datetime], T]) -> T:
+        """Run `fn(now)` in the scheduler's loop; returns once its changes are committed."""
+        result: T = await self._require().call(fn).get()
+        return result
+
+    async def _sync(self) -> None:
+        await self._in_loop(lambda now: None)
+
+    async def _poll_external(self, interval: float) -> None:
+        """Pick up what another process (the CLI) wrote: triggered runs, pause flags."""
+        while True:
+            await anyio.sleep(interval)
+            try:
+                await self.sync_external()
+            except Exception as exc:  # keep polling; the next round may succeed
+                log.warning("could not read external changes", error=str(exc))
+
+    async def sync_external(self) -> None:
+        scheduler = self._require()
+        now = self.clock.now()
+        for record in await self.store.get_dag_runs(states=[DagRunState.QUEUED]):
+            live_dag = scheduler.dags.get(record.dag_id)
+            if live_dag is not None and (record.dag_id, record.run_id) not in scheduler.runs:
+                tis = await self.store.get_task_instances(record.dag_id, record.run_id)
+                xcoms = await self.store.get_run_xcoms(record.dag_id, record.run_id)
+
+                def adopt(now: datetime, record: DagRun = record, tis: Any = tis,
+                          xcoms: Any = xcoms, live_dag: LiveDag = live_dag) -> None:  # fmt: skip
+                    if (record.dag_id, record.run_id) not in scheduler.runs:
+                        restore_run(scheduler, live_dag, record, tis, xcoms, now)
+
+                await self._in_loop(adopt)
+        paused = await self.store.get_paused()
+        changed = {d: p for d, p in paused.items() if d in scheduler.dags
+                   and scheduler.dags[d].paused != p}  # fmt: skip
+        if changed:
+            await self._in_loop(lambda now: self._apply_paused(changed, write=False))
+        del now
+
+    def _apply_paused(self, flags: Mapping[str, bool], *, write: bool) -> None:
+        scheduler = self._require()
+        assert self._schedules is not None
+        for dag_id, is_paused in flags.items():
+            live_dag = scheduler.dags[dag_id]
+            live_dag.paused = is_paused
+            if write:
+                scheduler._dag_rows.append((dag_id, is_paused, None, None))
+            if not is_paused:
+                self._schedules.due.add(dag_id)
+
+    # -- the API --------------------------------------------------------------------------------
+    @property
+    def dags(self) -> dict[str, DAG]:
+        return {d: live.dag for d, live in self._require().dags.items()}
+
+    def get_dag(self, dag_id: str) -> DAG:
+        return self._live_dag(dag_id).dag
+
+    async def trigger_dag(
+        self,
+        dag_id: str,
+        *,
+        conf: Mapping[str, Any] | None = None,
+        logical_date: datetime | None = None,
+        run_id: str | None = None,
+    ) -> DagRun:
+        """Create a manual run (queued); it starts as soon as max_active_runs allows."""
+        live_dag = self._live_dag(dag_id)
+        record = manual_run(
+            live_dag.dag, now=self.clock.now(), conf=conf, logical_date=logical_date,
+            run_id=run_id,
+        )  # fmt: skip
+        if await self.store.get_dag_run(dag_id, record.run_id) is not None:
+            raise DagRunAlreadyExists(dag_id, f"run_id {record.run_id!r}")
+        if await self.store.find_dag_run(dag_id, record.logical_date) is not None:
+            raise DagRunAlreadyExists(dag_id, f"logical_date {record.logical_date.isoformat()}")
+        scheduler = self._require()
+
+        def add(now: datetime) -> LiveRun:
+            for run in scheduler.runs.values():
+                if run.dag_id == dag_id and (
+                    run.run_id == record.run_id or run.record.logical_date == record.logical_date
+                ):
+                    raise DagRunAlreadyExists(dag_id, f"run_id {record.run_id!r}")
+            return scheduler.add_run(live_dag, record, now)
+
+        live = await self._in_loop(add)
+        if live.conflict:
+            raise DagRunAlreadyExists(dag_id, f"run_id {record.run_id!r} or its logical_date")
+        return live.record
+
+    async def wait_for_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the documented embedding API
+    ) -> DagRun:
+        """Wait until the run has finished (success or failed) and return it.
+        Raises TimeoutError after `timeout` seconds."""
+        scheduler = self._require()
+        key = (dag_id, run_id)
+        with anyio.fail_after(timeout):
+            while True:
+                live = scheduler.runs.get(key)
+                if live is not None:
+                    waiter = anyio.Event()
+                    live.waiters.append(waiter)
+                    await waiter.wait()
+                    continue
+                record = await self.store.get_dag_run(dag_id, run_id)
+                if record is None:
+                    raise DagRunNotFound(dag_id, run_id)
+                if record.state in RUN_FINISHED:
+                    return record
+                await anyio.sleep(0.05)  # written by another process; not adopted yet
+
+    async def get_dag_run(self, dag_id: str, run_id: str) -> DagRun:
+        record = await self.store.get_dag_run(dag_id, run_id)
+        if record is None:
+            raise DagRunNotFound(dag_id, run_id)
+        return record
+
+    async def get_dag_runs(self, dag_id: str) -> list[DagRun]:
+        """The DAG's runs, newest logical_date first."""
+        if dag_id not in self._require().dags:
+            raise DagNotFound(dag_id)
+        return await self.store.get_dag_runs(dag_id)
+
+    async def get_task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
+        await self.get_dag_run(dag_id, run_id)
+        return await self.store.get_task_instances(dag_id, run_id)
+
+    async def get_xcom(
+        self, dag_id: str, run_id: str, task_id: str, key: str = RETURN_KEY, map_index: int = -1
+    ) -> Any:
+        """The XCom value (None when the task pushed none)."""
+        await self.get_dag_run(dag_id, run_id)
+        raw = await self.store.get_xcom(dag_id, run_id, task_id, key, map_index)
+        return None if raw is None else json.loads(raw)
+
+    def subscribe(self, *, buffer: int = 10_000) -> Subscription:
+        """Events after every committed state change, as an async iterator with a bounded
+        buffer; when it overflows the subscriber reads `EventsMissed(count)`."""
+        return self.bus.subscribe(buffer)
+
+    async def pause_dag(self, dag_id: str) -> None:
+        self._live_dag(dag_id)
+        await self._in_loop(lambda now: self._apply_paused({dag_id: True}, write=True))
+
+    async def unpause_dag(self, dag_id: str) -> None:
+        self._live_dag(dag_id)
+        await self._in_loop(lambda now: self._apply_paused({dag_id: False}, write=True))
+
+    def is_paused(self, dag_id: str) -> bool:
+        return self._live_dag(dag_id).paused
+
+    def statistics(self) -> dict[str, Any]:
+        scheduler = self._require()
+        return {**scheduler.statistics(), **self.bus.statistics()}

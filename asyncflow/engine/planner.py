@@ -1,0 +1,155 @@
+"""Pure scheduling decisions: trigger rules, retry delays, priority weights.
+
+No loop, no store: each function takes the DAG and states and returns a decision, so that every
+rule is unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from asyncflow.models.baseoperator import BaseOperator
+from asyncflow.models.dag import DAG
+from asyncflow.models.trigger_rule import TriggerRule as TR
+from asyncflow.models.trigger_rule import WeightRule
+from asyncflow.states import TaskState
+
+SCHEDULED, SKIPPED, UPSTREAM_FAILED = (
+    TaskState.SCHEDULED,
+    TaskState.SKIPPED,
+    TaskState.UPSTREAM_FAILED,
+)
+
+
+class UpstreamCounts:
+    """How many of a task's direct upstream ended in each finished state."""
+
+    __slots__ = ("failed", "removed", "skipped", "success", "upstream_failed")
+
+    def __init__(self) -> None:
+        self.success = 0
+        self.skipped = 0
+        self.failed = 0
+        self.upstream_failed = 0
+        self.removed = 0
+
+    @property
+    def done(self) -> int:
+        return self.success + self.skipped + self.failed + self.upstream_failed + self.removed
+
+    def add(self, state: TaskState, delta: int = 1) -> None:
+        if state is TaskState.SUCCESS:
+            self.success += delta
+        elif state is TaskState.SKIPPED:
+            self.skipped += delta
+        elif state is TaskState.FAILED:
+            self.failed += delta
+        elif state is TaskState.UPSTREAM_FAILED:
+            self.upstream_failed += delta
+        elif state is TaskState.REMOVED:
+            self.removed += delta
+
+
+def decide(rule: TR, up: UpstreamCounts, total: int) -> TaskState | None:
+    """What a task whose upstream are in `up` (of `total`) becomes now: SCHEDULED (run it),
+    SKIPPED, UPSTREAM_FAILED, or None (wait). Airflow's trigger rule semantics, including
+    deciding early (an `all_success` task fails as soon as one upstream fails)."""
+    if total == 0 or rule is TR.ALWAYS:
+        return SCHEDULED
+    success, skipped, done = up.success, up.skipped, up.done
+    failed = up.failed + up.upstream_failed
+    all_done = done >= total
+    if rule is TR.ALL_SUCCESS:
+        if failed:
+            return UPSTREAM_FAILED
+        if skipped:
+            return SKIPPED
+        return SCHEDULED if success + up.removed >= total else None
+    if rule is TR.ALL_FAILED:
+        if success or skipped:
+            return SKIPPED
+        return SCHEDULED if all_done else None
+    if rule is TR.ALL_DONE:
+        return SCHEDULED if all_done else None
+    if rule is TR.ALL_DONE_MIN_ONE_SUCCESS:
+        if not all_done:
+            return None
+        return SCHEDULED if success else UPSTREAM_FAILED
+    if rule is TR.ALL_SKIPPED:
+        if success or failed:
+            return SKIPPED
+        return SCHEDULED if all_done else None
+    if rule is TR.ONE_SUCCESS:
+        if success:
+            return SCHEDULED
+        if all_done:
+            return SKIPPED if skipped == done else UPSTREAM_FAILED
+        return None
+    if rule is TR.ONE_FAILED:
+        if failed:
+            return SCHEDULED
+        return SKIPPED if all_done else None
+    if rule is TR.ONE_DONE:
+        if success or failed:
+            return SCHEDULED
+        return SKIPPED if all_done else None
+    if rule is TR.NONE_FAILED:
+        if failed:
+            return UPSTREAM_FAILED
+        return SCHEDULED if all_done else None
+    if rule is TR.NONE_FAILED_MIN_ONE_SUCCESS:
+        if failed:
+            return UPSTREAM_FAILED
+        if not all_done:
+            return None
+        return SKIPPED if skipped >= total else SCHEDULED
+    if rule is TR.NONE_SKIPPED:
+        if skipped:
+            return SKIPPED
+        return SCHEDULED if all_done else None
+    raise AssertionError(f"unhandled trigger rule {rule!r}")
+
+
+def retry_delay(task: BaseOperator, try_number: int) -> timedelta:
+    """The wait before the next try after attempt `try_number` failed."""
+    delay = task.retry_delay
+    if task.retry_exponential_backoff:
+        delay = delay * (2 ** max(0, try_number - 1))
+        cap = task.max_retry_delay or timedelta(days=1)
+        delay = min(delay, cap)
+    elif task.max_retry_delay is not None:
+        delay = min(delay, task.max_retry_delay)
+    return delay
+
+
+def priority_weights(dag: DAG) -> dict[str, int]:
+    """Each task's effective priority: its own weight plus that of all its distinct downstream
+    (`downstream`), upstream (`upstream`) or none (`absolute`) tasks, as Airflow's weight_rule.
+    Relatives are kept as int bitsets, so a 10,000-task chain costs milliseconds, not seconds."""
+    order = dag.topological_sort()
+    index = {t.task_id: i for i, t in enumerate(order)}
+    below: dict[str, int] = {}
+    above: dict[str, int] = {}
+    for task in reversed(order):
+        mask = 0
+        for d in task.downstream_task_ids:
+            mask |= (1 << index[d]) | below[d]
+        below[task.task_id] = mask
+    for task in order:
+        mask = 0
+        for u in task.upstream_task_ids:
+            mask |= (1 << index[u]) | above[u]
+        above[task.task_id] = mask
+    uniform = all(t.priority_weight == 1 for t in order)
+    weights: dict[str, int] = {}
+    for task in order:
+        if task.weight_rule is WeightRule.ABSOLUTE:
+            weights[task.task_id] = task.priority_weight
+            continue
+        mask = (below if task.weight_rule is WeightRule.DOWNSTREAM else above)[task.task_id]
+        if uniform:
+            extra = mask.bit_count()
+        else:
+            extra = sum(t.priority_weight for i, t in enumerate(order) if mask >> i & 1)
+        weights[task.task_id] = task.priority_weight + extra
+    return weights

@@ -1,0 +1,112 @@
+"""Run one attempt of one task instance and say how it ended. Never touches state: the
+scheduler turns the `Attempt` into transitions."""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import Enum
+from typing import Any
+
+import anyio
+import structlog
+
+from asyncflow.engine.context import RuntimeTaskInstance
+from asyncflow.engine.templating import render_task
+from asyncflow.exceptions import AsyncflowFailException, AsyncflowSkipException
+from asyncflow.models.baseoperator import BaseOperator, Context
+from asyncflow.models.xcom_arg import RETURN_KEY
+from asyncflow.threads import run_sync
+
+log = structlog.get_logger("asyncflow.runner")
+
+
+class Ending(Enum):
+    SUCCESS = "success"
+    SKIPPED = "skipped"
+    FAILED = "failed"  # may be retried
+    FAILED_FINAL = "failed_final"  # AsyncflowFailException: no retry
+
+
+@dataclass(slots=True)
+class Attempt:
+    ending: Ending
+    error: str | None = None
+    xcoms: dict[str, str] = field(default_factory=dict)
+    skipped: set[str] = field(default_factory=set)
+
+
+async def _execute(task: BaseOperator, context: Context) -> Any:
+    if task._is_async:
+        return await task.execute(context)
+    return await run_sync(functools.partial(task.execute, context))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def run_attempt(task: BaseOperator, context: Context, ti: RuntimeTaskInstance) -> Attempt:
+    """Render, execute (bounded by execution_timeout), and collect XComs and skips."""
+    timeout: timedelta | None = task.execution_timeout
+    try:
+        task = render_task(task, context)
+        context["task"] = task
+        if timeout is None:
+            result = await _execute(task, context)
+        else:
+            with anyio.move_on_after(timeout.total_seconds()) as scope:
+                result = await _execute(task, context)
+            if scope.cancelled_caught:
+                return Attempt(Ending.FAILED, f"execution_timeout of {timeout} exceeded")
+        if result is not None and task.do_xcom_push:
+            ti.xcom_push(RETURN_KEY, result)
+    except AsyncflowSkipException as exc:
+        return Attempt(Ending.SKIPPED, str(exc) or None, ti.pushed)
+    except AsyncflowFailException as exc:
+        return Attempt(Ending.FAILED_FINAL, _describe(exc))
+    except anyio.get_cancelled_exc_class():
+        raise
+    except Exception as exc:
+        log.warning(
+            "task attempt failed",
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            try_number=ti.try_number,
+            error=_describe(exc),
+            traceback="".join(traceback.format_exception(exc)),
+        )
+        return Attempt(Ending.FAILED, _describe(exc))
+    return Attempt(Ending.SUCCESS, None, ti.pushed, ti.skipped)
+
+
+async def run_callbacks(callbacks: list[Any], context: Context, *, what: str, where: str) -> None:
+    """Call each callback; an error is logged and changes nothing."""
+    for callback in callbacks:
+        try:
+            if anyio_iscoroutinefunction(callback):
+                await callback(context)
+            else:
+                await run_sync(functools.partial(callback, context))
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception as exc:
+            log.error(
+                f"{what} raised; the state stays as it is",
+                where=where,
+                callback=getattr(callback, "__qualname__", repr(callback)),
+                error=_describe(exc),
+                traceback="".join(traceback.format_exception(exc)),
+            )
+
+
+def anyio_iscoroutinefunction(fn: Any) -> bool:
+    import inspect
+
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
+    )

@@ -1,0 +1,584 @@
+"""The scheduler: the one decision-maker. One coroutine that loops over four steps:
+
+1. wait until a worker reports, a command arrives, or the earliest timer is due;
+2. apply everything that arrived (attempt outcomes, commands, due timers) to the in-memory
+   mirror, deciding downstream readiness at once by trigger rules;
+3. dispatch ready task instances into free slots (parallelism, DAG caps, pools, priority);
+4. commit every change of this burst in one transaction, and only then publish events, start
+   workers and answer callers.
+
+Workers never touch state: they run one attempt and put its outcome in the inbox.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Callable, Hashable
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio
+import structlog
+
+from asyncflow.clock import Clock
+from asyncflow.engine.context import RuntimeTaskInstance, run_context, task_context
+from asyncflow.engine.events import DagRunStateChanged, Event, EventBus, TaskStateChanged
+from asyncflow.engine.live import LiveDag, LiveRun, LiveTI
+from asyncflow.engine.planner import decide, retry_delay
+from asyncflow.engine.runner import Attempt, Ending, run_attempt, run_callbacks
+from asyncflow.exceptions import InvalidStateTransition, StoreError
+from asyncflow.models.baseoperator import Context
+from asyncflow.operators.empty import EmptyOperator
+from asyncflow.records import DagRun
+from asyncflow.states import (
+    FAILED_STATES,
+    FINISHED,
+    RUN_TRANSITIONS,
+    TASK_TRANSITIONS,
+    DagRunState,
+    TaskState,
+)
+from asyncflow.store.base import NewRun, Store, TIRow, WriteBatch, XComRow
+
+log = structlog.get_logger("asyncflow.scheduler")
+T = TypeVar("T")
+
+NONE, SCHEDULED, QUEUED, RUNNING = (
+    TaskState.NONE, TaskState.SCHEDULED, TaskState.QUEUED, TaskState.RUNNING,
+)  # fmt: skip
+
+
+class Reply:
+    """The answer to a command, delivered after the changes it made are committed."""
+
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    async def get(self) -> Any:
+        await self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        bus: EventBus,
+        clock: Clock,
+        parallelism: int,
+        pools: dict[str, int],
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.parallelism = parallelism
+        self.pools = pools
+        self.dags: dict[str, LiveDag] = {}
+        self.runs: dict[tuple[str, str], LiveRun] = {}
+        self.inbox: deque[Callable[[datetime], None]] = deque()
+        self._wake = anyio.Event()
+        self._seq = itertools.count()
+        self._ready: list[tuple[int, int, LiveTI]] = []
+        self._blocked: dict[Hashable, list[tuple[int, int, LiveTI]]] = {}
+        self._timers: list[tuple[datetime, int, Callable[[datetime], None]]] = []
+        self.running = 0
+        self.pool_used: dict[str, int] = {}
+        self.draining = False  # stop starting task instances and creating runs
+        self._tg: anyio.abc.TaskGroup | None = None
+        # the burst being built: committed together by _commit()
+        self._dirty_tis: list[LiveTI] = []
+        self._dirty_runs: list[LiveRun] = []
+        self._new_runs: list[LiveRun] = []
+        self._xcoms: list[XComRow] = []
+        #: raw rows: task instances added to a stored run, or removed from the DAG
+        self.ti_inserts: list[TIRow] = []
+        self.ti_rows: list[TIRow] = []
+        self._xcom_clears: list[tuple[str, str, str]] = []
+        self._dag_rows: list[tuple[str, bool | None, str | None, str | None]] = []
+        self._events: list[Event] = []
+        self._to_start: list[tuple[LiveTI, Context, RuntimeTaskInstance]] = []
+        self._after: list[Callable[[], None]] = []
+        self._retry_backoff = 0.05
+        #: hooks the engine adds: called in each step before dispatch (schedules, adoption)
+        self.step_hooks: list[Callable[[datetime], None]] = []
+        #: DAGs that finished a run since the last step (a place under max_active_runs freed)
+        self.released_dags: set[str] = set()
+        self._idle: list[anyio.Event] = []
+        self.steps = 0
+        self.commits = 0
+
+    # -- talking to the loop -----------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    def call(self, fn: Callable[[datetime], T]) -> Reply:
+        """Run `fn(now)` inside the loop; the reply resolves after its changes commit."""
+        reply = Reply()
+
+        def command(now: datetime) -> None:
+            try:
+                reply.value = fn(now)
+            except Exception as exc:
+                reply.error = exc
+                reply.done.set()
+                return
+            self._after.append(reply.done.set)
+
+        self.inbox.append(command)
+        self._wake.set()
+        return reply
+
+    def at(self, when: datetime, fn: Callable[[datetime], None]) -> None:
+        heapq.heappush(self._timers, (when, next(self._seq), fn))
+
+    # -- the loop ---------------------------------------------------------------------------
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            task_status.started()
+            while True:
+                if not self.inbox:
+                    deadline = self._timers[0][0] if self._timers else None
+                    await self.clock.wait(self._wake, deadline)
+                    if self._wake.is_set():
+                        self._wake = anyio.Event()
+                self.step()
+                await self.commit()
+
+    def step(self) -> None:
+        now = self.clock.now()
+        self.steps += 1
+        inbox = self.inbox
+        while inbox:
+            inbox.popleft()(now)
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            heapq.heappop(timers)[2](now)
+        for hook in self.step_hooks:
+            hook(now)
+        self._start_queued_runs(now)
+        self._dispatch(now)
+
+    async def commit(self) -> None:
+        if not (self._dirty_tis or self._dirty_runs or self._new_runs or self._xcoms
+                or self._xcom_clears or self._dag_rows or self.ti_inserts
+                or self.ti_rows):  # fmt: skip
+            self._after_commit()
+            return
+        dirty_tis, self._dirty_tis = self._dirty_tis, []
+        dirty_runs, self._dirty_runs = self._dirty_runs, []
+        new_runs, self._new_runs = self._new_runs, []
+        batch = WriteBatch(
+            new_runs=[
+                NewRun(r.insert_row(), [ti.row() for ti in r.tis.values()]) for r in new_runs
+            ],
+            run_updates=[r.update_row() for r in dirty_runs],
+            ti_inserts=self.ti_inserts,
+            ti_updates=[*self.ti_rows, *(ti.row() for ti in dirty_tis)],
+            xcoms=self._xcoms,
+            xcom_clears=self._xcom_clears,
+            dags=self._dag_rows,
+        )
+        self._xcoms, self._xcom_clears, self._dag_rows = [], [], []
+        raw_rows, self.ti_inserts, self.ti_rows = len(self.ti_rows), [], []
+        for ti in dirty_tis:
+            ti.dirty = False
+        for run in dirty_runs:
+            run.dirty = False
+        for run in new_runs:
+            run.is_new = False
+        try:
+            result = await self.store.write(batch)
+        except StoreError as exc:
+            self._restore(batch, dirty_tis, dirty_runs, new_runs, raw_rows)
+            log.error("commit failed; nothing was acted on, retrying", error=str(exc),
+                      retry_in=self._retry_backoff)  # fmt: skip
+            await anyio.sleep(self._retry_backoff)
+            self._retry_backoff = min(self._retry_backoff * 2, 5.0)
+            self._wake.set()
+            return
+        self._retry_backoff = 0.05
+        self.commits += 1
+        for dag_id, run_id in result.conflicts:
+            self._drop_conflicting_run(dag_id, run_id)
+        self._after_commit()
+
+    def _restore(
+        self,
+        batch: WriteBatch,
+        dirty_tis: list[LiveTI],
+        dirty_runs: list[LiveRun],
+        new_runs: list[LiveRun],
+        raw_rows: int,
+    ) -> None:
+        self.ti_inserts[:0] = batch.ti_inserts
+        self.ti_rows[:0] = batch.ti_updates[:raw_rows]
+        for ti in dirty_tis:
+            self._mark(ti)
+        for run in dirty_runs:
+            self._mark_run(run)
+        for run in new_runs:
+            run.is_new = True
+        self._new_runs[:0] = new_runs
+        self._xcoms[:0] = batch.xcoms
+        self._xcom_clears[:0] = batch.xcom_clears
+        self._dag_rows[:0] = batch.dags
+
+    def _after_commit(self) -> None:
+        if self._events:
+            events, self._events = self._events, []
+            self.bus.publish(events)
+        if self._to_start:
+            starts, self._to_start = self._to_start, []
+            assert self._tg is not None
+            for ti, context, rti in starts:
+                self._tg.start_soon(self._work, ti, context, rti)
+        if self._after:
+            after, self._after = self._after, []
+            for fn in after:
+                fn()
+
+    # -- recording changes ---------------------------------------------------------------------
+    def _mark(self, ti: LiveTI) -> None:
+        if not ti.dirty and not ti.run.is_new:
+            ti.dirty = True
+            self._dirty_tis.append(ti)
+
+    def _mark_run(self, run: LiveRun) -> None:
+        if not run.dirty and not run.is_new:
+            run.dirty = True
+            self._dirty_runs.append(run)
+        elif run.is_new:
+            run.dirty = False
+
+    def set_state(self, ti: LiveTI, new: TaskState, now: datetime) -> None:
+        old = ti.state
+        if new not in TASK_TRANSITIONS[old]:
+            raise InvalidStateTransition("task instance", ti.key, old, new)
+        ti.state = new
+        self._mark(ti)
+        if self.bus._subscribers:
+            run = ti.run
+            self._events.append(TaskStateChanged(
+                run.dag_id, run.run_id, ti.task_id, -1, ti.try_number, old, new, now,
+            ))  # fmt: skip
+
+    def set_run_state(self, run: LiveRun, new: DagRunState, now: datetime, **changes: Any) -> None:
+        old = run.record.state
+        if new not in RUN_TRANSITIONS[old]:
+            raise InvalidStateTransition("DAG run", f"{run.dag_id}/{run.run_id}", old, new)
+        run.update(state=new, **changes)
+        run.dirty = False
+        self._mark_run(run)
+        self._events.append(DagRunStateChanged(run.dag_id, run.run_id, old, new, now))
+
+    # -- runs -----------------------------------------------------------------------------------
+    def add_run(self, live_dag: LiveDag, record: DagRun, now: datetime) -> LiveRun:
+        """A new run, queued; inserted with its task instances in this burst's transaction."""
+        run = LiveRun(live_dag.dag, record, live_dag.priorities)
+        run.is_new = True
+        self.runs[(record.dag_id, record.run_id)] = run
+        self._new_runs.append(run)
+        live_dag.queued.append(run)
+        live_dag.queued.sort(key=lambda r: r.record.logical_date)
+        self._events.append(
+            DagRunStateChanged(record.dag_id, record.run_id, None, record.state, now)
+        )
+        return run
+
+    def _drop_conflicting_run(self, dag_id: str, run_id: str) -> None:
+        run = self.runs.pop((dag_id, run_id), None)
+        if run is None:
+            return
+        run.conflict = True
+        live_dag = self.dags[dag_id]
+        if run in live_dag.queued:
+            live_dag.queued.remove(run)
+        log.warning("run already existed in the store; kept the stored one",
+                    dag_id=dag_id, run_id=run_id)  # fmt: skip
+
+    def _start_queued_runs(self, now: datetime) -> None:
+        for live_dag in self.dags.values():
+            while live_dag.queued and live_dag.running_runs < live_dag.dag.max_active_runs:
+                run = live_dag.queued.pop(0)
+                live_dag.running_runs += 1
+                self.set_run_state(run, DagRunState.RUNNING, now, start_date=now)
+                self.on_run_started(run, now)
+                self.evaluate_run(run, now)
+
+    def on_run_started(self, run: LiveRun, now: datetime) -> None:
+        """Hook: the engine arms the run's dagrun_timeout here."""
+
+    def evaluate_run(self, run: LiveRun, now: datetime) -> None:
+        """Decide every undecided task instance of a running run (its start, or after a clear)."""
+        for ti in list(run.tis.values()):
+            if ti.state is NONE:
+                self._evaluate(ti, now)
+            elif ti.state is SCHEDULED:
+                self._push_ready(ti)
+        if run.unfinished == 0 and run.record.state is DagRunState.RUNNING:
+            self._finish_run(run, now)
+
+    def _evaluate(self, ti: LiveTI, now: datetime) -> None:
+        decision = decide(ti.task.trigger_rule, ti.up, len(ti.task.upstream_task_ids))
+        settled: list[LiveTI] = []
+        if decision is SCHEDULED:
+            self._make_ready(ti, now, settled)
+        elif decision is not None:
+            self.set_state(ti, decision, now)
+            settled.append(ti)
+        self._propagate(settled, now)
+
+    def _finish_run(self, run: LiveRun, now: datetime) -> None:
+        leaves = [run.tis[t.task_id] for t in run.dag.leaves]
+        failed = any(ti.state in FAILED_STATES for ti in leaves)
+        state = DagRunState.FAILED if failed else DagRunState.SUCCESS
+        self.set_run_state(run, state, now, end_date=now)
+        self.release_run(run)
+        callbacks = run.dag.on_failure_callback if failed else run.dag.on_success_callback
+        if callbacks is not None:
+            context = self._context_of(run)
+            context["reason"] = "task_failure" if failed else "success"
+            self._after.append(partial(self._spawn_callbacks, [callbacks], context,
+                                       f"DAG {run.dag_id} run {run.run_id}"))  # fmt: skip
+
+    def release_run(self, run: LiveRun) -> None:
+        """A run finished: free its place under max_active_runs; at commit, wake its waiters."""
+        live_dag = self.dags.get(run.dag_id)
+        if live_dag is not None:
+            live_dag.running_runs -= 1
+        self.released_dags.add(run.dag_id)
+        key = (run.dag_id, run.run_id)
+
+        def done() -> None:
+            if self.runs.get(key) is run and run.record.state in (
+                DagRunState.SUCCESS, DagRunState.FAILED,
+            ):  # fmt: skip
+                del self.runs[key]
+            waiters, run.waiters = run.waiters, []
+            for waiter in waiters:
+                waiter.set()
+
+        self._after.append(done)
+
+    # -- task instances ------------------------------------------------------------------------
+    def _make_ready(self, ti: LiveTI, now: datetime, settled: list[LiveTI]) -> None:
+        """`ti`'s dependencies are met. An EmptyOperator without callbacks is done at once
+        (as in Airflow) and joins `settled`; anything else waits for a slot."""
+        self.set_state(ti, SCHEDULED, now)
+        task = ti.task
+        if type(task) is EmptyOperator and not (
+            task.on_success_callback or task.on_execute_callback
+        ):
+            ti.start_date = ti.end_date = now
+            ti.duration = 0.0
+            self.set_state(ti, TaskState.SUCCESS, now)
+            settled.append(ti)
+            return
+        heapq.heappush(self._ready, (-ti.priority, next(self._seq), ti))
+
+    def _push_ready(self, ti: LiveTI) -> None:
+        heapq.heappush(self._ready, (-ti.priority, next(self._seq), ti))
+
+    def settle(self, ti: LiveTI, state: TaskState, now: datetime) -> None:
+        """`ti` reaches a finished state: count it downstream and decide what that unblocks."""
+        self.set_state(ti, state, now)
+        self._propagate([ti], now)
+
+    def _propagate(self, settled: list[LiveTI], now: datetime) -> None:
+        """Count each newly finished task instance in its downstream's upstream tallies and
+        decide those at once; decisions that finish a task feed the same loop (no recursion,
+        so a 100,000-task chain of skips is fine)."""
+        while settled:
+            done = settled.pop()
+            run = done.run
+            run.unfinished -= 1
+            if run.record.state is not DagRunState.RUNNING:
+                continue
+            for down_id in done.task.downstream_task_ids:
+                down = run.tis[down_id]
+                down.up.add(done.state)
+                if down.state is NONE:
+                    decision = decide(
+                        down.task.trigger_rule, down.up, len(down.task.upstream_task_ids)
+                    )
+                    if decision is SCHEDULED:
+                        self._make_ready(down, now, settled)
+                    elif decision is not None:
+                        self.set_state(down, decision, now)
+                        settled.append(down)
+            if run.unfinished == 0:
+                self._finish_run(run, now)
+
+    def _blocker(self, ti: LiveTI) -> Hashable | None:
+        task = ti.task
+        live_dag = self.dags[ti.run.dag_id]
+        if live_dag.running_tasks >= live_dag.dag.max_active_tasks:
+            return ("dag", live_dag.dag.dag_id)
+        pool = task.pool
+        if pool is not None and self.pool_used.get(pool, 0) + task.pool_slots > self.pools.get(
+            pool, 0
+        ):
+            return ("pool", pool)
+        limit = task.max_active_tis_per_dag
+        if limit is not None and live_dag.task_running.get(task.task_id, 0) >= limit:
+            return ("task", live_dag.dag.dag_id, task.task_id)
+        return None
+
+    def _dispatch(self, now: datetime) -> None:
+        ready = self._ready
+        while ready and self.running < self.parallelism and not self.draining:
+            item = heapq.heappop(ready)
+            ti = item[2]
+            if ti.state is not SCHEDULED or ti.run.record.state is not DagRunState.RUNNING:
+                continue
+            blocker = self._blocker(ti)
+            if blocker is not None:
+                heapq.heappush(self._blocked.setdefault(blocker, []), item)
+                continue
+            self._start(ti, now)
+
+    def _start(self, ti: LiveTI, now: datetime) -> None:
+        self.set_state(ti, QUEUED, now)
+        ti.try_number += 1
+        ti.start_date, ti.end_date, ti.duration = now, None, None
+        ti.error = ti.next_try_at = None
+        self.set_state(ti, RUNNING, now)
+        self._occupy(ti, 1)
+        run = ti.run
+        if ti.try_number > 1:  # a new try starts without the XComs of the last one
+            self._xcom_clears.append((run.dag_id, run.run_id, ti.task_id))
+            for key in [k for k in run.xcoms if k[0] == ti.task_id]:
+                del run.xcoms[key]
+        rti = RuntimeTaskInstance(ti.task, run.record, ti.try_number, ti.max_tries, run.xcoms, now)
+        self._to_start.append((ti, task_context(self._context_of(run), ti.task, rti), rti))
+
+    def _context_of(self, run: LiveRun) -> dict[str, Any]:
+        if run.base_context is None or run.base_context["dag_run"] is not run.record:
+            run.base_context = run_context(run.dag, run.record)
+        return dict(run.base_context)
+
+    def _occupy(self, ti: LiveTI, sign: int) -> None:
+        task = ti.task
+        live_dag = self.dags[ti.run.dag_id]
+        self.running += sign
+        ti.run.active += sign
+        live_dag.running_tasks += sign
+        if task.pool is not None:
+            self.pool_used[task.pool] = self.pool_used.get(task.pool, 0) + sign * task.pool_slots
+        if task.max_active_tis_per_dag is not None:
+            counts = live_dag.task_running
+            counts[task.task_id] = counts.get(task.task_id, 0) + sign
+        if sign < 0 and self.running == 0 and self._idle:
+            idle, self._idle = self._idle, []
+            for event in idle:
+                event.set()
+        if sign < 0 and self._blocked:
+            for key in (("dag", live_dag.dag.dag_id), ("pool", task.pool),
+                        ("task", live_dag.dag.dag_id, task.task_id)):  # fmt: skip
+                waiting = self._blocked.get(key)
+                if waiting:
+                    heapq.heappush(self._ready, heapq.heappop(waiting))
+
+    async def wait_idle(self) -> None:
+        """Return once no task instance holds a slot."""
+        while self.running:
+            idle = anyio.Event()
+            self._idle.append(idle)
+            await idle.wait()
+
+    # -- workers ----------------------------------------------------------------------------------
+    async def _work(self, ti: LiveTI, context: Context, rti: RuntimeTaskInstance) -> None:
+        with anyio.CancelScope() as scope:
+            ti.cancel_scope = scope
+            attempt = await run_attempt(ti.task, context, rti)
+        if scope.cancelled_caught:
+            attempt = Attempt(Ending.FAILED, ti.cancel_reason or "cancelled")
+        self.inbox.append(partial(self._on_attempt, ti, rti.try_number, attempt, context))
+        self._wake.set()
+
+    def cancel(self, ti: LiveTI, reason: str) -> None:
+        """Stop the running attempt of `ti` (its worker reports a failure with `reason`)."""
+        if ti.cancel_scope is not None:
+            ti.cancel_reason = reason
+            ti.cancel_scope.cancel()
+
+    def _on_attempt(
+        self, ti: LiveTI, try_number: int, attempt: Attempt, context: Context, now: datetime
+    ) -> None:
+        ti.cancel_scope = ti.cancel_reason = None
+        self._occupy(ti, -1)
+        if ti.state is not RUNNING or ti.try_number != try_number:
+            return  # the task instance was cleared or marked while this attempt ran
+        run = ti.run
+        ti.end_date = now
+        ti.duration = (now - ti.start_date).total_seconds() if ti.start_date else None
+        ti.error = attempt.error
+        ending = attempt.ending
+        for key, value in attempt.xcoms.items():
+            self._xcoms.append((run.dag_id, run.run_id, ti.task_id, -1, key, value))
+            run.xcoms[(ti.task_id, -1, key)] = value
+        task = ti.task
+        callbacks = None
+        if ending is Ending.SUCCESS:
+            for skip_id in attempt.skipped:
+                target = run.tis.get(skip_id)
+                if target is not None and target.state in (NONE, SCHEDULED):
+                    self.settle(target, TaskState.SKIPPED, now)
+            self.settle(ti, TaskState.SUCCESS, now)
+            callbacks = task.on_success_callback
+        elif ending is Ending.SKIPPED:
+            self.settle(ti, TaskState.SKIPPED, now)
+        elif ending is Ending.FAILED and ti.try_number <= ti.max_tries:
+            ti.next_try_at = now + retry_delay(task, ti.try_number)
+            self.set_state(ti, TaskState.UP_FOR_RETRY, now)
+            self.at(ti.next_try_at, partial(self.retry_due, ti, ti.try_number))
+            callbacks = task.on_retry_callback
+        else:
+            self.settle(ti, TaskState.FAILED, now)
+            callbacks = task.on_failure_callback
+        if callbacks:
+            if attempt.error:
+                context["exception"] = attempt.error
+            self._after.append(partial(self._spawn_callbacks, callbacks, context, ti.key))
+
+    def retry_due(self, ti: LiveTI, try_number: int, now: datetime) -> None:
+        if (
+            ti.state is TaskState.UP_FOR_RETRY
+            and ti.try_number == try_number
+            and ti.run.record.state is DagRunState.RUNNING
+        ):
+            self.set_state(ti, SCHEDULED, now)
+            self._push_ready(ti)
+
+    def _spawn_callbacks(self, callbacks: list[Any], context: Context, where: str) -> None:
+        if self._tg is not None:
+            self._tg.start_soon(partial(run_callbacks, callbacks, context, what="callback",
+                                        where=where))  # fmt: skip
+
+    # -- introspection -------------------------------------------------------------------------
+    def statistics(self) -> dict[str, int]:
+        return {
+            "running": self.running,
+            "ready": len(self._ready),
+            "blocked": sum(len(v) for v in self._blocked.values()),
+            "active_runs": len(self.runs),
+            "timers": len(self._timers),
+            "steps": self.steps,
+            "commits": self.commits,
+        }
+
+    def is_finished(self, ti: LiveTI) -> bool:
+        return ti.state in FINISHED

@@ -1,0 +1,186 @@
+"""Every error asyncflow raises, rooted at `AsyncflowError`.
+
+Each error also subclasses the stdlib type it is, so `except LookupError` still works, and
+builds its message from the ids involved (DAG, file, task, value) plus what to do about it.
+
+    AsyncflowError
+    ├── DagDefinitionError (ValueError)        a DAG as written cannot be loaded
+    │   ├── CycleError                         a -> b -> a
+    │   ├── DuplicateTaskIdError               two tasks with one task_id in a DAG
+    │   ├── InvalidScheduleError               bad cron / preset / 'None' / never fires
+    │   ├── InvalidTriggerRuleError            unknown trigger_rule
+    │   ├── CrossDagDependencyError            a >> b across two DAGs
+    │   └── UnknownPoolError                   task names a pool that is not declared
+    ├── NotFoundError (LookupError)
+    │   ├── DagNotFound
+    │   ├── DagRunNotFound
+    │   ├── TaskNotFound
+    │   └── PoolNotFound
+    ├── DagRunAlreadyExists (ValueError)       run_id or logical_date taken
+    ├── ParamValidationError (ValueError)      a required param has no value
+    ├── InvalidStateTransition (RuntimeError)  a transition missing from the state table
+    ├── ConfigError (ValueError)               a setting in file, environment or flag is bad
+    ├── DagFileError (ImportError)             a DAG file failed to import
+    ├── EngineLockedError (RuntimeError)       another daemon holds the database
+    ├── StoreError (OSError)                   the database could not be written (disk full...)
+    └── TaskControl                            raised by task code to steer its own outcome
+        ├── AsyncflowSkipException             end the task as `skipped`
+        ├── AsyncflowFailException             end the task as `failed`, no retries
+        └── AsyncflowTaskTimeout (TimeoutError) execution_timeout passed
+
+`AirflowException`, `AirflowSkipException`, `AirflowFailException` and `AirflowTaskTimeout` are
+aliases so that ported DAG files keep working after an import change.
+"""
+
+from __future__ import annotations
+
+
+class AsyncflowError(Exception):
+    """The root of every error asyncflow raises."""
+
+
+def _where(dag_id: str | None, fileloc: str | None, task_id: str | None) -> str:
+    parts = []
+    if dag_id is not None:
+        parts.append(f"DAG {dag_id!r}")
+    if task_id is not None:
+        parts.append(f"task {task_id!r}")
+    where = ", ".join(parts)
+    if fileloc:
+        where = f"{where} ({fileloc})" if where else fileloc
+    return where
+
+
+class DagDefinitionError(AsyncflowError, ValueError):
+    """A DAG as written cannot be loaded; the message names where and what to do."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        dag_id: str | None = None,
+        fileloc: str | None = None,
+        task_id: str | None = None,
+    ) -> None:
+        self.dag_id = dag_id
+        self.fileloc = fileloc
+        self.task_id = task_id
+        self.detail = message
+        where = _where(dag_id, fileloc, task_id)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class CycleError(DagDefinitionError):
+    """The dependencies form a cycle."""
+
+
+class DuplicateTaskIdError(DagDefinitionError):
+    """Two tasks in one DAG share a task_id."""
+
+
+class InvalidScheduleError(DagDefinitionError):
+    """A schedule that is not a valid cron, preset, timedelta, None or Timetable."""
+
+
+class InvalidTriggerRuleError(DagDefinitionError):
+    """A trigger_rule that is not one of TriggerRule's values."""
+
+
+class CrossDagDependencyError(DagDefinitionError):
+    """A dependency between tasks of two different DAGs."""
+
+
+class UnknownPoolError(DagDefinitionError):
+    """A task names a pool that is not declared."""
+
+
+class NotFoundError(AsyncflowError, LookupError):
+    """Something named by id does not exist."""
+
+
+class DagNotFound(NotFoundError):
+    def __init__(self, dag_id: str) -> None:
+        self.dag_id = dag_id
+        super().__init__(f"DAG {dag_id!r} is not loaded: check the dag_id and the DAG folder")
+
+
+class DagRunNotFound(NotFoundError):
+    def __init__(self, dag_id: str, run_id: str) -> None:
+        self.dag_id = dag_id
+        self.run_id = run_id
+        super().__init__(f"DAG {dag_id!r} has no run {run_id!r}")
+
+
+class TaskNotFound(NotFoundError):
+    def __init__(self, dag_id: str, task_id: str) -> None:
+        self.dag_id = dag_id
+        self.task_id = task_id
+        super().__init__(f"DAG {dag_id!r} has no task {task_id!r}")
+
+
+class PoolNotFound(NotFoundError):
+    def __init__(self, pool: str) -> None:
+        self.pool = pool
+        super().__init__(
+            f"pool {pool!r} does not exist: declare it in the config or Engine(pools=)"
+        )
+
+
+class DagRunAlreadyExists(AsyncflowError, ValueError):
+    def __init__(self, dag_id: str, what: str) -> None:
+        self.dag_id = dag_id
+        super().__init__(
+            f"DAG {dag_id!r} already has a run with {what}: pick another run_id or logical_date"
+        )
+
+
+class ParamValidationError(AsyncflowError, ValueError):
+    """A DAG param is missing or has the wrong type for a run."""
+
+
+class InvalidStateTransition(AsyncflowError, RuntimeError):
+    def __init__(self, kind: str, key: str, old: str, new: str) -> None:
+        super().__init__(f"{kind} {key}: transition {old!r} -> {new!r} is not allowed")
+
+
+class ConfigError(AsyncflowError, ValueError):
+    """A configuration setting is invalid; the message names the setting and its source."""
+
+
+class DagFileError(AsyncflowError, ImportError):
+    """A DAG file failed to import; carries the file and the formatted traceback."""
+
+    def __init__(self, fileloc: str, message: str, stacktrace: str = "") -> None:
+        self.fileloc = fileloc
+        self.stacktrace = stacktrace
+        super().__init__(f"{fileloc}: {message}")
+
+
+class EngineLockedError(AsyncflowError, RuntimeError):
+    """Another engine process holds the database."""
+
+
+class StoreError(AsyncflowError, OSError):
+    """The store could not commit; nothing was acted on."""
+
+
+class TaskControl(AsyncflowError):
+    """Raised by task code to steer its own outcome."""
+
+
+class AsyncflowSkipException(TaskControl):
+    """Raise inside a task to end it as `skipped`."""
+
+
+class AsyncflowFailException(TaskControl):
+    """Raise inside a task to end it as `failed` without using its retries."""
+
+
+class AsyncflowTaskTimeout(TaskControl, TimeoutError):
+    """The task ran past its execution_timeout."""
+
+
+AirflowException = AsyncflowError
+AirflowSkipException = AsyncflowSkipException
+AirflowFailException = AsyncflowFailException
+AirflowTaskTimeout = AsyncflowTaskTimeout

@@ -1,0 +1,330 @@
+"""`BaseOperator`: one task of a DAG. Subclass it and implement `execute(context)`.
+
+`execute` may be `async def` (it runs on the event loop) or plain `def` (it runs in a worker
+thread). `default_args` of the DAG fill every constructor argument the operator accepts and the
+caller did not pass, as in Airflow.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from asyncflow.exceptions import (
+    CrossDagDependencyError,
+    DagDefinitionError,
+    InvalidTriggerRuleError,
+)
+from asyncflow.models.dag import DAG, current_dag
+from asyncflow.models.param import Param, as_params
+from asyncflow.models.trigger_rule import TriggerRule, WeightRule
+
+if TYPE_CHECKING:
+    from asyncflow.models.xcom_arg import XComArg
+
+Context = dict[str, Any]
+TaskCallback = Callable[[Context], Any]
+DependencyTarget = "BaseOperator | XComArg | Sequence[BaseOperator | XComArg]"
+
+
+def _callbacks(value: TaskCallback | Sequence[TaskCallback] | None) -> list[TaskCallback]:
+    if value is None:
+        return []
+    if callable(value):
+        return [value]
+    return list(value)
+
+
+def _accepted_arguments(cls: type) -> frozenset[str]:
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        init = getattr(init, "__wrapped__", init)
+        for param in inspect.signature(init).parameters.values():
+            if param.kind in (param.KEYWORD_ONLY, param.POSITIONAL_OR_KEYWORD):
+                names.add(param.name)
+    names.discard("self")
+    return frozenset(names)
+
+
+def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(init)
+    def wrapper(self: BaseOperator, *args: Any, **kwargs: Any) -> None:
+        if "_defaults_applied" in self.__dict__:
+            init(self, *args, **kwargs)
+            return
+        self.__dict__["_defaults_applied"] = True
+        if args:
+            raise DagDefinitionError(
+                f"{type(self).__name__} takes keyword arguments only, got positional {args!r}",
+                task_id=kwargs.get("task_id"),
+            )
+        dag = kwargs.get("dag") or current_dag()
+        defaults = dict(dag.default_args) if dag is not None else {}
+        defaults.update(kwargs.pop("default_args", None) or {})
+        accepted = type(self)._accepted_args
+        for key, value in defaults.items():
+            if key in accepted and key not in kwargs:
+                kwargs[key] = value
+        init(self, **kwargs)
+
+    return wrapper
+
+
+class BaseOperator:
+    """The base of every operator. Identity is `task_id` within its DAG."""
+
+    template_fields: ClassVar[Sequence[str]] = ()
+    #: template fields rendered for a shell: every `{{ ... }}` value is shell-quoted
+    template_shell_fields: ClassVar[Sequence[str]] = ()
+    ui_color: ClassVar[str] = "#fff"
+    _accepted_args: ClassVar[frozenset[str]] = frozenset()
+    _is_async: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _apply_defaults(cls.__dict__["__init__"])  # type: ignore[method-assign]
+        cls._accepted_args = _accepted_arguments(cls)
+        cls._is_async = inspect.iscoroutinefunction(cls.execute)
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        dag: DAG | None = None,
+        owner: str = "asyncflow",
+        retries: int = 0,
+        retry_delay: timedelta | float = timedelta(seconds=300),
+        retry_exponential_backoff: bool = False,
+        max_retry_delay: timedelta | float | None = None,
+        execution_timeout: timedelta | float | None = None,
+        trigger_rule: str = TriggerRule.ALL_SUCCESS,
+        depends_on_past: bool = False,
+        wait_for_downstream: bool = False,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        pool: str | None = None,
+        pool_slots: int = 1,
+        priority_weight: int = 1,
+        weight_rule: str = WeightRule.DOWNSTREAM,
+        max_active_tis_per_dag: int | None = None,
+        params: dict[str, Any] | None = None,
+        do_xcom_push: bool = True,
+        multiple_outputs: bool = False,
+        on_success_callback: TaskCallback | Sequence[TaskCallback] | None = None,
+        on_failure_callback: TaskCallback | Sequence[TaskCallback] | None = None,
+        on_retry_callback: TaskCallback | Sequence[TaskCallback] | None = None,
+        on_execute_callback: TaskCallback | Sequence[TaskCallback] | None = None,
+        doc_md: str | None = None,
+        queue: str | None = None,
+        email: str | Iterable[str] | None = None,
+        email_on_failure: bool = False,
+        email_on_retry: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs:
+            raise DagDefinitionError(
+                f"{type(self).__name__} got unknown arguments {sorted(kwargs)}: "
+                "check their spelling against the operator's signature",
+                dag_id=(dag or current_dag() or _NoDag).dag_id,
+                task_id=task_id,
+            )
+        if not isinstance(task_id, str) or not task_id:
+            raise DagDefinitionError(f"task_id must be a non-empty string, got {task_id!r}")
+        self.task_id = task_id
+        self.owner = owner
+        self.retries = int(retries)
+        self.retry_delay = _delta(retry_delay)
+        self.retry_exponential_backoff = retry_exponential_backoff
+        self.max_retry_delay = _delta(max_retry_delay) if max_retry_delay is not None else None
+        self.execution_timeout = (
+            _delta(execution_timeout) if execution_timeout is not None else None
+        )
+        try:
+            self.trigger_rule = TriggerRule(trigger_rule)
+        except ValueError:
+            raise InvalidTriggerRuleError(
+                f"trigger_rule {trigger_rule!r} is not one of {[r.value for r in TriggerRule]}",
+                dag_id=(dag or current_dag() or _NoDag).dag_id,
+                task_id=task_id,
+            ) from None
+        try:
+            self.weight_rule = WeightRule(weight_rule)
+        except ValueError:
+            raise DagDefinitionError(
+                f"weight_rule {weight_rule!r} is not one of {[r.value for r in WeightRule]}",
+                task_id=task_id,
+            ) from None
+        self.depends_on_past = depends_on_past or wait_for_downstream
+        self.wait_for_downstream = wait_for_downstream
+        self.start_date = start_date
+        self.end_date = end_date
+        self.pool = pool
+        self.pool_slots = pool_slots
+        self.priority_weight = priority_weight
+        self.max_active_tis_per_dag = max_active_tis_per_dag
+        self.params: dict[str, Param] = as_params(params)
+        self.do_xcom_push = do_xcom_push
+        self.multiple_outputs = multiple_outputs
+        self.on_success_callback = _callbacks(on_success_callback)
+        self.on_failure_callback = _callbacks(on_failure_callback)
+        self.on_retry_callback = _callbacks(on_retry_callback)
+        self.on_execute_callback = _callbacks(on_execute_callback)
+        self.doc_md = doc_md
+        self.queue = queue
+        self.email = email
+        self.email_on_failure = email_on_failure
+        self.email_on_retry = email_on_retry
+        self.upstream_task_ids: set[str] = set()
+        self.downstream_task_ids: set[str] = set()
+        self._dag: DAG | None = None
+        dag = dag or current_dag()
+        if dag is not None:
+            self.dag = dag
+
+    # -- identity -----------------------------------------------------------------------
+    @property
+    def dag(self) -> DAG | None:
+        return self._dag
+
+    @dag.setter
+    def dag(self, dag: DAG) -> None:
+        if self._dag is dag:
+            return
+        if self._dag is not None:
+            raise CrossDagDependencyError(
+                f"task is already in DAG {self._dag.dag_id!r} and cannot move to {dag.dag_id!r}",
+                task_id=self.task_id,
+            )
+        dag.add_task(self)
+        self._dag = dag
+
+    @property
+    def dag_id(self) -> str:
+        return self._dag.dag_id if self._dag is not None else "(no DAG)"
+
+    @property
+    def has_templates(self) -> bool:
+        return bool(self.template_fields)
+
+    def __repr__(self) -> str:
+        return f"<Task({type(self).__name__}): {self.task_id}>"
+
+    # -- the work -----------------------------------------------------------------------
+    def execute(self, context: Context) -> Any:
+        """Do the task's work; the return value becomes its XCom `return_value`."""
+        raise NotImplementedError(f"{type(self).__name__} must implement execute(context)")
+
+    @property
+    def output(self) -> XComArg:
+        from asyncflow.models.xcom_arg import XComArg
+
+        return XComArg(self)
+
+    # -- dependencies -------------------------------------------------------------------
+    def _relate(self, other: Any, *, upstream: bool) -> None:
+        from asyncflow.models.xcom_arg import XComArg
+
+        items = other if isinstance(other, list | tuple | set) else [other]
+        for item in items:
+            task = item.operator if isinstance(item, XComArg) else item
+            if not isinstance(task, BaseOperator):
+                raise DagDefinitionError(
+                    f"cannot set a dependency on {item!r}: expected a task, XComArg or a list",
+                    dag_id=self.dag_id,
+                    task_id=self.task_id,
+                )
+            self._same_dag(task)
+            if upstream:
+                self.upstream_task_ids.add(task.task_id)
+                task.downstream_task_ids.add(self.task_id)
+            else:
+                self.downstream_task_ids.add(task.task_id)
+                task.upstream_task_ids.add(self.task_id)
+
+    def _same_dag(self, other: BaseOperator) -> None:
+        mine, theirs = self._dag, other._dag
+        if mine is not None and theirs is not None and mine is not theirs:
+            raise CrossDagDependencyError(
+                f"cannot link {self.task_id!r} (DAG {mine.dag_id!r}) with {other.task_id!r} "
+                f"(DAG {theirs.dag_id!r}): a dependency must stay inside one DAG",
+                dag_id=mine.dag_id,
+                fileloc=mine.fileloc,
+            )
+        if mine is None and theirs is not None:
+            self.dag = theirs
+        elif theirs is None and mine is not None:
+            other.dag = mine
+        if self._dag is not None and self._dag.frozen:
+            raise DagDefinitionError(
+                "cannot change dependencies: the DAG is loaded and immutable",
+                dag_id=self._dag.dag_id,
+                task_id=self.task_id,
+            )
+
+    def set_upstream(self, other: Any) -> None:
+        self._relate(other, upstream=True)
+
+    def set_downstream(self, other: Any) -> None:
+        self._relate(other, upstream=False)
+
+    def __rshift__(self, other: Any) -> Any:
+        self.set_downstream(other)
+        return other
+
+    def __lshift__(self, other: Any) -> Any:
+        self.set_upstream(other)
+        return other
+
+    def __rrshift__(self, other: Any) -> BaseOperator:
+        self.set_upstream(other)
+        return self
+
+    def __rlshift__(self, other: Any) -> BaseOperator:
+        self.set_downstream(other)
+        return self
+
+
+class _NoDag:
+    dag_id: str | None = None
+
+
+def _delta(value: timedelta | float) -> timedelta:
+    return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
+
+
+BaseOperator.__init__ = _apply_defaults(BaseOperator.__init__)  # type: ignore[method-assign]
+BaseOperator._accepted_args = _accepted_arguments(BaseOperator)
+
+
+def chain(*tasks: Any) -> None:
+    """`chain(a, [b, c], d)`: a >> [b, c] >> d; two lists side by side pair up element-wise."""
+    for up, down in itertools.pairwise(tasks):
+        up_list = isinstance(up, list | tuple)
+        down_list = isinstance(down, list | tuple)
+        if up_list and down_list:
+            if len(up) != len(down):
+                raise DagDefinitionError(
+                    f"chain() cannot pair lists of {len(up)} and {len(down)} tasks: "
+                    "give them the same length"
+                )
+            for a, b in zip(up, down, strict=True):
+                a >> b
+        elif up_list:
+            for a in up:
+                a >> down
+        else:
+            up >> down
+
+
+def cross_downstream(from_tasks: Sequence[Any], to_tasks: Sequence[Any]) -> None:
+    """Every task of `from_tasks` upstream of every task of `to_tasks`."""
+    for task in from_tasks:
+        task >> list(to_tasks)

@@ -1,0 +1,338 @@
+"""`DAG`: a named graph of tasks with a schedule. What the user writes; immutable once loaded."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from asyncflow.exceptions import (
+    CycleError,
+    DagDefinitionError,
+    DuplicateTaskIdError,
+    InvalidScheduleError,
+)
+from asyncflow.models.param import Param, as_params
+from asyncflow.timetables import Timetable, create_timetable
+
+if TYPE_CHECKING:
+    from asyncflow.models.baseoperator import BaseOperator
+    from asyncflow.records import DagRun
+
+DagCallback = Callable[[dict[str, Any]], Any]
+
+
+@dataclass
+class DagDefaults:
+    """Process-wide defaults for what a DAG leaves out; the daemon sets them from its config."""
+
+    schedule: object = timedelta(days=1)
+    catchup: bool = True
+    timezone: str = "UTC"
+    allow_seconds_in_cron: bool = False
+
+
+DAG_DEFAULTS = DagDefaults()
+
+_UNSET: Any = object()
+
+
+class _Context(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[DAG] = []
+        self.collected: list[DAG] | None = None
+
+
+_context = _Context()
+
+
+def current_dag() -> DAG | None:
+    """The DAG of the innermost `with DAG(...)` block, if any."""
+    return _context.stack[-1] if _context.stack else None
+
+
+@contextmanager
+def collect_dags() -> Iterator[list[DAG]]:
+    """Collect every DAG created in this thread while the block runs (used by the DagBag)."""
+    previous, _context.collected = _context.collected, []
+    try:
+        yield _context.collected
+    finally:
+        _context.collected = previous
+
+
+def _caller_file() -> str | None:
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if "/asyncflow/models/" not in name and "/asyncflow/operators/" not in name:
+            return name
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+def _zone(value: str | tzinfo, dag_id: str) -> tzinfo:
+    if isinstance(value, tzinfo):
+        return value
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DagDefinitionError(
+            f"timezone {value!r} is not a known IANA zone name (e.g. 'UTC', 'Europe/Berlin')",
+            dag_id=dag_id,
+        ) from None
+
+
+def _aware(value: datetime | None, zone: tzinfo) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC)
+
+
+class DAG:
+    """A DAG: tasks, their dependencies, and when it runs. Use as a context manager or plainly."""
+
+    def __init__(
+        self,
+        dag_id: str,
+        description: str | None = None,
+        schedule: object = _UNSET,
+        *,
+        schedule_interval: object = _UNSET,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        catchup: bool | None = None,
+        default_args: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        max_active_tasks: int = 16,
+        max_active_runs: int = 16,
+        dagrun_timeout: timedelta | None = None,
+        on_success_callback: DagCallback | None = None,
+        on_failure_callback: DagCallback | None = None,
+        tags: list[str] | None = None,
+        is_paused_upon_creation: bool | None = None,
+        timezone: str | tzinfo | None = None,
+        doc_md: str | None = None,
+        template_searchpath: str | list[str] | None = None,
+        user_defined_macros: Mapping[str, Any] | None = None,
+        user_defined_filters: Mapping[str, Callable[..., Any]] | None = None,
+        allow_seconds_in_cron: bool | None = None,
+        fileloc: str | None = None,
+    ) -> None:
+        if not isinstance(dag_id, str) or not dag_id:
+            raise DagDefinitionError(f"dag_id must be a non-empty string, got {dag_id!r}")
+        self.dag_id = dag_id
+        self.fileloc = fileloc or _caller_file()
+        self.description = description
+        self.default_args: dict[str, Any] = dict(default_args or {})
+        if "schedule_interval" in self.default_args or "schedule" in self.default_args:
+            raise InvalidScheduleError(
+                "schedule_interval/schedule is set inside default_args, where it has no effect: "
+                "pass it to DAG(schedule=...) instead",
+                dag_id=dag_id,
+                fileloc=self.fileloc,
+            )
+        if schedule is not _UNSET and schedule_interval is not _UNSET:
+            raise InvalidScheduleError(
+                "both schedule and schedule_interval are given: keep only schedule=",
+                dag_id=dag_id,
+                fileloc=self.fileloc,
+            )
+        if schedule is _UNSET:
+            schedule = schedule_interval
+        if schedule is _UNSET:
+            schedule = DAG_DEFAULTS.schedule
+        self.schedule = schedule
+
+        start_date = start_date or self.default_args.get("start_date")
+        end_date = end_date or self.default_args.get("end_date")
+        zone_source = timezone or (start_date.tzinfo if start_date else None)
+        self.timezone = _zone(zone_source or DAG_DEFAULTS.timezone, dag_id)
+        self.start_date = _aware(start_date, self.timezone)
+        self.end_date = _aware(end_date, self.timezone)
+        self.catchup = DAG_DEFAULTS.catchup if catchup is None else catchup
+        allow_seconds = (
+            DAG_DEFAULTS.allow_seconds_in_cron
+            if allow_seconds_in_cron is None
+            else allow_seconds_in_cron
+        )
+        self.timetable: Timetable = create_timetable(
+            schedule,
+            timezone=self.timezone,
+            dag_id=dag_id,
+            fileloc=self.fileloc,
+            allow_seconds=allow_seconds,
+        )
+        self.params: dict[str, Param] = as_params(params)
+        if max_active_tasks < 1 or max_active_runs < 1:
+            raise DagDefinitionError(
+                "max_active_tasks and max_active_runs must be at least 1",
+                dag_id=dag_id,
+                fileloc=self.fileloc,
+            )
+        self.max_active_tasks = max_active_tasks
+        self.max_active_runs = max_active_runs
+        self.dagrun_timeout = dagrun_timeout
+        self.on_success_callback = on_success_callback
+        self.on_failure_callback = on_failure_callback
+        self.tags = list(tags or [])
+        self.is_paused_upon_creation = is_paused_upon_creation
+        self.doc_md = doc_md
+        if isinstance(template_searchpath, str):
+            template_searchpath = [template_searchpath]
+        self.template_searchpath = list(template_searchpath or [])
+        self.user_defined_macros = dict(user_defined_macros or {})
+        self.user_defined_filters = dict(user_defined_filters or {})
+        self.task_dict: dict[str, BaseOperator] = {}
+        self._frozen = False
+        self._topo: list[BaseOperator] | None = None
+        if _context.collected is not None:
+            _context.collected.append(self)
+
+    # -- context manager --------------------------------------------------------------
+    def __enter__(self) -> DAG:
+        _context.stack.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _context.stack.pop()
+
+    def __repr__(self) -> str:
+        return f"<DAG: {self.dag_id}>"
+
+    # -- tasks ------------------------------------------------------------------------
+    def add_task(self, task: BaseOperator) -> None:
+        if self._frozen:
+            raise DagDefinitionError(
+                f"cannot add task {task.task_id!r}: the DAG is loaded and immutable",
+                dag_id=self.dag_id,
+                fileloc=self.fileloc,
+            )
+        if task.task_id in self.task_dict and self.task_dict[task.task_id] is not task:
+            raise DuplicateTaskIdError(
+                f"task_id {task.task_id!r} is used twice: give each task a unique task_id",
+                dag_id=self.dag_id,
+                fileloc=self.fileloc,
+                task_id=task.task_id,
+            )
+        self.task_dict[task.task_id] = task
+
+    @property
+    def tasks(self) -> list[BaseOperator]:
+        return list(self.task_dict.values())
+
+    @property
+    def task_ids(self) -> list[str]:
+        return list(self.task_dict)
+
+    def get_task(self, task_id: str) -> BaseOperator:
+        from asyncflow.exceptions import TaskNotFound
+
+        try:
+            return self.task_dict[task_id]
+        except KeyError:
+            raise TaskNotFound(self.dag_id, task_id) from None
+
+    def has_task(self, task_id: str) -> bool:
+        return task_id in self.task_dict
+
+    @property
+    def roots(self) -> list[BaseOperator]:
+        return [t for t in self.task_dict.values() if not t.upstream_task_ids]
+
+    @property
+    def leaves(self) -> list[BaseOperator]:
+        return [t for t in self.task_dict.values() if not t.downstream_task_ids]
+
+    # -- validation ---------------------------------------------------------------------
+    def topological_sort(self) -> list[BaseOperator]:
+        """Tasks ordered so that each comes after its upstream; raises CycleError on a cycle."""
+        if self._topo is not None:
+            return self._topo
+        order: list[BaseOperator] = []
+        mark: dict[str, int] = {}  # 1 = on the current path, 2 = done
+        for root in self.task_dict:
+            if root in mark:
+                continue
+            path: list[str] = [root]
+            stack: list[Iterator[str]] = [iter(sorted(self.task_dict[root].downstream_task_ids))]
+            mark[root] = 1
+            while stack:
+                child = next(stack[-1], None)
+                if child is None:
+                    stack.pop()
+                    done = path.pop()
+                    mark[done] = 2
+                    order.append(self.task_dict[done])
+                    continue
+                state = mark.get(child)
+                if state == 1:
+                    cycle = [*path[path.index(child) :], child]
+                    raise CycleError(
+                        f"the dependencies form a cycle: {' -> '.join(cycle)}; "
+                        "remove one of these edges",
+                        dag_id=self.dag_id,
+                        fileloc=self.fileloc,
+                    )
+                if state is None:
+                    mark[child] = 1
+                    path.append(child)
+                    stack.append(iter(sorted(self.task_dict[child].downstream_task_ids)))
+        order.reverse()
+        return order
+
+    def validate(self) -> None:
+        """Check the whole DAG (cycles, dangling edges) and freeze it."""
+        for task in self.task_dict.values():
+            for other in task.upstream_task_ids | task.downstream_task_ids:
+                if other not in self.task_dict:
+                    raise DagDefinitionError(
+                        f"task {task.task_id!r} depends on {other!r}, which is not in this DAG",
+                        dag_id=self.dag_id,
+                        fileloc=self.fileloc,
+                    )
+        self._topo = None
+        self._topo = self.topological_sort()
+        self._frozen = True
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    # -- running ------------------------------------------------------------------------
+    def test(
+        self,
+        *,
+        conf: Mapping[str, Any] | None = None,
+        logical_date: datetime | None = None,
+        run_id: str | None = None,
+        use_uvloop: bool = True,
+    ) -> DagRun:
+        """Run this DAG once, in-process, on an in-memory engine; returns the finished run."""
+        import anyio
+
+        from asyncflow.engine.engine import Engine
+
+        async def _run() -> DagRun:
+            async with Engine(dags=[self], database=":memory:", run_schedules=False) as engine:
+                run = await engine.trigger_dag(
+                    self.dag_id, conf=conf, logical_date=logical_date, run_id=run_id
+                )
+                return await engine.wait_for_run(self.dag_id, run.run_id)
+
+        return anyio.run(_run, backend_options={"use_uvloop": use_uvloop})
+
+
+def dag_id_of(value: DAG | str) -> str:
+    return value if isinstance(value, str) else value.dag_id
+
+
+def utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,200 @@
+"""TaskFlow: `@task` and `@dag`. A task's return value is its XCom; passing one call's result
+into another call wires the dependency and the value.
+
+    @task(retries=2)
+    async def fetch(url): ...
+    @task
+    def store(pages): ...
+    store([fetch(u) for u in urls])
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Generic, TypeVar, overload
+
+from asyncflow.models.baseoperator import BaseOperator, Context
+from asyncflow.models.dag import DAG, current_dag
+from asyncflow.models.param import Param
+from asyncflow.models.xcom_arg import DagParam, XComArg, iter_references
+from asyncflow.operators.bash import child_environment, run_bash
+from asyncflow.operators.python import (
+    BranchPythonOperator,
+    PythonOperator,
+    ShortCircuitOperator,
+    call_callable,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+OpT = TypeVar("OpT", bound=BaseOperator)
+
+_SUFFIX = re.compile(r"^(.*)__(\d+)$")
+
+
+def unique_task_id(task_id: str, dag: DAG | None) -> str:
+    """`io`, then `io__1`, `io__2`...: calling one @task twice in a DAG gives distinct ids."""
+    if dag is None or task_id not in dag.task_dict:
+        return task_id
+    base = task_id
+    used = [0]
+    for existing in dag.task_dict:
+        match = _SUFFIX.match(existing)
+        if match and match.group(1) == base:
+            used.append(int(match.group(2)))
+    return f"{base}__{max(used) + 1}"
+
+
+class _TaskFlowMixin:
+    """Wires XComArgs found in the call's arguments as upstream tasks."""
+
+    def _wire(self: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        for ref in iter_references([list(args), dict(kwargs)]):
+            self.set_upstream(ref.operator)
+
+
+class DecoratedPythonOperator(_TaskFlowMixin, PythonOperator):
+    async def execute(self, context: Context) -> Any:
+        result = await super().execute(context)
+        if self.multiple_outputs and isinstance(result, dict):
+            for key, value in result.items():
+                context["ti"].xcom_push(key=str(key), value=value)
+        return result
+
+
+class DecoratedBranchOperator(_TaskFlowMixin, BranchPythonOperator):
+    pass
+
+
+class DecoratedShortCircuitOperator(_TaskFlowMixin, ShortCircuitOperator):
+    pass
+
+
+class DecoratedBashOperator(_TaskFlowMixin, PythonOperator):
+    """`@task.bash`: the function returns the command to run."""
+
+    def __init__(
+        self,
+        *,
+        env: Mapping[str, str] | None = None,
+        append_env: bool = False,
+        cwd: str | None = None,
+        skip_on_exit_code: int | Sequence[int] | None = 99,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.env = env
+        self.append_env = append_env
+        self.cwd = cwd
+        if skip_on_exit_code is None:
+            self.skip_on_exit_code: tuple[int, ...] = ()
+        elif isinstance(skip_on_exit_code, int):
+            self.skip_on_exit_code = (skip_on_exit_code,)
+        else:
+            self.skip_on_exit_code = tuple(skip_on_exit_code)
+
+    async def execute_callable(
+        self, args: Sequence[Any], kwargs: Mapping[str, Any], context: Context
+    ) -> Any:
+        command = await call_callable(self.python_callable, args, kwargs, context)
+        if not isinstance(command, str) or not command.strip():
+            raise TypeError(
+                f"@task.bash {self.task_id!r} must return a non-empty command string, "
+                f"got {command!r}"
+            )
+        return await run_bash(
+            command,
+            env=child_environment(self.env, self.append_env),
+            cwd=self.cwd,
+            encoding="utf-8",
+            skip_on_exit_code=self.skip_on_exit_code,
+            grace=5.0,
+            ti=context.get("ti"),
+        )
+
+
+class TaskDecorator(Generic[F]):
+    """What `@task` returns: call it inside a DAG to add a task; `.override()` for variants."""
+
+    def __init__(
+        self, function: F, operator_class: type[PythonOperator], kwargs: Mapping[str, Any]
+    ) -> None:
+        self.function = function
+        self.operator_class = operator_class
+        self.kwargs = dict(kwargs)
+        functools.update_wrapper(self, function)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
+        options = dict(self.kwargs)
+        dag = options.get("dag") or current_dag()
+        task_id = unique_task_id(options.pop("task_id", self.function.__name__), dag)
+        op = self.operator_class(
+            task_id=task_id,
+            python_callable=self.function,
+            op_args=args,
+            op_kwargs=kwargs,
+            **options,
+        )
+        assert isinstance(op, _TaskFlowMixin)
+        op._wire(args, kwargs)
+        return XComArg(op)
+
+    def override(self, **kwargs: Any) -> TaskDecorator[F]:
+        return TaskDecorator(self.function, self.operator_class, {**self.kwargs, **kwargs})
+
+
+def _make(operator_class: type[PythonOperator]) -> Any:
+    @overload
+    def decorator(python_callable: F) -> TaskDecorator[F]: ...
+    @overload
+    def decorator(**kwargs: Any) -> Callable[[F], TaskDecorator[F]]: ...
+    def decorator(python_callable: Any = None, **kwargs: Any) -> Any:
+        if python_callable is not None:
+            return TaskDecorator(python_callable, operator_class, kwargs)
+        return lambda fn: TaskDecorator(fn, operator_class, kwargs)
+
+    return decorator
+
+
+class _TaskNamespace:
+    """`@task`, `@task(...)`, `@task.python`, `@task.branch`, `@task.short_circuit`,
+    `@task.bash`."""
+
+    def __init__(self) -> None:
+        self.python = _make(DecoratedPythonOperator)
+        self.branch = _make(DecoratedBranchOperator)
+        self.short_circuit = _make(DecoratedShortCircuitOperator)
+        self.bash = _make(DecoratedBashOperator)
+
+    def __call__(self, python_callable: Any = None, **kwargs: Any) -> Any:
+        return self.python(python_callable, **kwargs)
+
+
+task = _TaskNamespace()
+
+
+def dag(dag_id: str | None = None, **dag_kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """`@dag(schedule=...)` on a function: calling it builds the DAG; its arguments with
+    defaults become the DAG's params, passed to the body as references resolved per run."""
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., DAG]:
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def factory(*args: Any, **kwargs: Any) -> DAG:
+            bound = signature.bind_partial(*args, **kwargs)
+            bound.apply_defaults()
+            params = dict(dag_kwargs.get("params") or {})
+            for name, value in bound.arguments.items():
+                params.setdefault(name, value if isinstance(value, Param) else Param(value))
+            options = {**dag_kwargs, "params": params}
+            options.setdefault("doc_md", function.__doc__)
+            with DAG(dag_id or function.__name__, **options) as new_dag:
+                function(**{name: DagParam(name) for name in bound.arguments})
+            return new_dag
+
+        return factory
+
+    return decorate

@@ -1,0 +1,165 @@
+"""`BashOperator`: run a bash command in its own process group; its last stdout line is its XCom.
+
+Every `{{ ... }}` value rendered into `bash_command` is shell-quoted, so a run's `conf` or `params`
+can never become shell syntax. Exit code `skip_on_exit_code` (99) ends the task as skipped. On a
+timeout or shutdown the whole process group gets SIGTERM, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import Process
+
+from asyncflow.exceptions import AsyncflowError, AsyncflowSkipException
+from asyncflow.models.baseoperator import BaseOperator, Context
+
+log = structlog.get_logger("asyncflow.task")
+
+#: variables of the daemon's service manager that a task must not inherit
+_PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID")
+
+
+def child_environment(env: Mapping[str, str] | None, append_env: bool) -> dict[str, str]:
+    if env is None:
+        base = dict(os.environ)
+    elif append_env:
+        base = {**os.environ, **env}
+    else:
+        base = dict(env)
+    for name in _PRIVATE_ENV:
+        base.pop(name, None)
+    return base
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name} (exit code {code})"
+    return f"exit code {code}"
+
+
+class BashOperator(BaseOperator):
+    template_fields = ("bash_command", "env", "cwd")
+    template_shell_fields = ("bash_command",)
+    ui_color = "#f0ede4"
+
+    def __init__(
+        self,
+        *,
+        bash_command: str,
+        env: Mapping[str, str] | None = None,
+        append_env: bool = False,
+        output_encoding: str = "utf-8",
+        skip_on_exit_code: int | Sequence[int] | None = 99,
+        cwd: str | None = None,
+        termination_grace: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bash_command = bash_command
+        self.env = dict(env) if env is not None else None
+        self.append_env = append_env
+        self.output_encoding = output_encoding
+        if skip_on_exit_code is None:
+            self.skip_on_exit_code: tuple[int, ...] = ()
+        elif isinstance(skip_on_exit_code, int):
+            self.skip_on_exit_code = (skip_on_exit_code,)
+        else:
+            self.skip_on_exit_code = tuple(skip_on_exit_code)
+        self.cwd = cwd
+        self.termination_grace = termination_grace
+
+    async def execute(self, context: Context) -> Any:
+        return await run_bash(
+            self.bash_command,
+            env=child_environment(self.env, self.append_env),
+            cwd=self.cwd,
+            encoding=self.output_encoding,
+            skip_on_exit_code=self.skip_on_exit_code,
+            grace=self.termination_grace,
+            ti=context.get("ti"),
+        )
+
+
+async def run_bash(
+    command: str,
+    *,
+    env: Mapping[str, str],
+    cwd: str | None,
+    encoding: str,
+    skip_on_exit_code: tuple[int, ...],
+    grace: float,
+    ti: Any = None,
+) -> str | None:
+    if cwd is not None and not await anyio.Path(cwd).is_dir():
+        raise AsyncflowError(f"cwd {cwd!r} is not a directory: create it or fix the path")
+    process = await anyio.open_process(
+        ["bash", "-c", command],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=cwd,
+        env=dict(env),
+        start_new_session=True,
+    )
+    last_line: str | None = None
+    try:
+        assert process.stdout is not None
+        pending = b""
+        async for chunk in process.stdout:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                last_line = raw.decode(encoding, errors="replace").rstrip("\r")
+                _emit(ti, last_line)
+        if pending:
+            last_line = pending.decode(encoding, errors="replace").rstrip("\r")
+            _emit(ti, last_line)
+        code = await process.wait()
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await terminate_group(process, grace)
+        raise
+    if code == 0:
+        return last_line
+    if code in skip_on_exit_code:
+        raise AsyncflowSkipException(f"bash command exited with {code}: task skipped")
+    raise AsyncflowError(f"bash command failed: {describe_exit(code)}")
+
+
+def _emit(ti: Any, line: str) -> None:
+    if ti is not None and hasattr(ti, "log_line"):
+        ti.log_line(line)
+    else:
+        log.info(line)
+
+
+async def terminate_group(process: Process, grace: float) -> None:
+    """SIGTERM to the process group, then SIGKILL after `grace` seconds; reaps the process."""
+    pid = process.pid
+    if process.returncode is not None:
+        _signal_group(pid, signal.SIGKILL)  # stragglers of a finished leader
+        return
+    _signal_group(pid, signal.SIGTERM)
+    with anyio.move_on_after(grace):
+        await process.wait()
+        _signal_group(pid, signal.SIGKILL)
+        return
+    _signal_group(pid, signal.SIGKILL)
+    await process.wait()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)

@@ -1,0 +1,151 @@
+"""Operators that call a Python function: plain, branching and short-circuiting.
+
+A sync callable runs in a worker thread, an async one on the event loop. A callable that
+declares `**context` (or names keys such as `ds`, `ti`, `params`) receives the template context.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from asyncflow.exceptions import AsyncflowError, DagDefinitionError
+from asyncflow.models.baseoperator import BaseOperator, Context
+from asyncflow.models.xcom_arg import has_references, resolve_references
+from asyncflow.threads import run_sync
+
+
+@functools.lru_cache(maxsize=4096)
+def _signature(func: Callable[..., Any]) -> tuple[bool, tuple[str, ...]]:
+    params = inspect.signature(func).parameters.values()
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+    names = tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    return var_kw, names
+
+
+def context_kwargs(
+    func: Callable[..., Any], n_args: int, given: Mapping[str, Any], context: Context
+) -> dict[str, Any]:
+    """The context entries `func` asks for, beyond what its arguments already fill."""
+    var_kw, names = _signature(func)
+    open_names = names[n_args:]
+    if var_kw:
+        taken = set(names[:n_args]) | set(given)
+        return {k: v for k, v in context.items() if k not in taken}
+    return {n: context[n] for n in open_names if n in context and n not in given}
+
+
+async def call_callable(
+    func: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any], context: Context
+) -> Any:
+    extra = context_kwargs(func, len(args), kwargs, context)
+    all_kwargs = {**kwargs, **extra} if extra else kwargs
+    if inspect.iscoroutinefunction(func):
+        return await func(*args, **all_kwargs)
+    return await run_sync(functools.partial(func, *args, **all_kwargs))
+
+
+class PythonOperator(BaseOperator):
+    template_fields = ("templates_dict", "op_args", "op_kwargs")
+    ui_color = "#ffefeb"
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable[..., Any],
+        op_args: Sequence[Any] | None = None,
+        op_kwargs: Mapping[str, Any] | None = None,
+        templates_dict: Mapping[str, Any] | None = None,
+        show_return_value_in_logs: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not callable(python_callable):
+            raise DagDefinitionError(
+                f"python_callable must be callable, got {python_callable!r}",
+                dag_id=self.dag_id,
+                task_id=self.task_id,
+            )
+        self.python_callable = python_callable
+        self.op_args = list(op_args or ())
+        self.op_kwargs = dict(op_kwargs or {})
+        self.templates_dict = dict(templates_dict) if templates_dict is not None else None
+        self.show_return_value_in_logs = show_return_value_in_logs
+        self._has_refs = has_references(self.op_args) or has_references(self.op_kwargs)
+
+    async def execute(self, context: Context) -> Any:
+        args: Sequence[Any] = self.op_args
+        kwargs: Mapping[str, Any] = self.op_kwargs
+        if self._has_refs:
+            args = resolve_references(args, context)
+            kwargs = resolve_references(kwargs, context)
+        if self.templates_dict is not None:
+            context["templates_dict"] = self.templates_dict
+        return await self.execute_callable(args, kwargs, context)
+
+    async def execute_callable(
+        self, args: Sequence[Any], kwargs: Mapping[str, Any], context: Context
+    ) -> Any:
+        return await call_callable(self.python_callable, args, kwargs, context)
+
+
+def _downstream_closure(task: BaseOperator) -> set[str]:
+    dag = task.dag
+    assert dag is not None
+    seen: set[str] = set()
+    todo = list(task.downstream_task_ids)
+    while todo:
+        tid = todo.pop()
+        if tid not in seen:
+            seen.add(tid)
+            todo.extend(dag.task_dict[tid].downstream_task_ids)
+    return seen
+
+
+class BranchPythonOperator(PythonOperator):
+    """The callable returns the task_id (or list of task_ids) to follow; the other direct
+    downstream tasks are skipped, and their downstream follow their trigger rules."""
+
+    async def execute(self, context: Context) -> Any:
+        chosen = await super().execute(context)
+        follow = _as_task_ids(chosen)
+        dag = self.dag
+        assert dag is not None
+        unknown = [t for t in follow if t not in dag.task_dict]
+        if unknown:
+            raise AsyncflowError(
+                f"branch task {self.task_id!r} returned {unknown}, which are not tasks of DAG "
+                f"{dag.dag_id!r}: return task_ids of its downstream tasks"
+            )
+        context["ti"].skip(self.downstream_task_ids - set(follow))
+        return chosen
+
+
+def _as_task_ids(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable):
+        return [str(v) for v in value]
+    raise AsyncflowError(f"a branch callable must return task_id(s), got {value!r}")
+
+
+class ShortCircuitOperator(PythonOperator):
+    """A falsy return value skips the downstream: every task below when
+    `ignore_downstream_trigger_rules` (the default), else only the direct downstream."""
+
+    def __init__(self, *, ignore_downstream_trigger_rules: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ignore_downstream_trigger_rules = ignore_downstream_trigger_rules
+
+    async def execute(self, context: Context) -> Any:
+        condition = await super().execute(context)
+        if not condition:
+            if self.ignore_downstream_trigger_rules:
+                context["ti"].skip(_downstream_closure(self))
+            else:
+                context["ti"].skip(self.downstream_task_ids)
+        return condition

@@ -1,0 +1,1 @@
+"""The daemon side of asyncflow: config, logging, systemd integration, the database lock."""

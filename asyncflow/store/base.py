@@ -1,0 +1,190 @@
+"""The store contract. The scheduler talks to state only through this; a backend (SQLite now,
+PostgreSQL later) implements it and passes the same contract tests.
+
+Rows cross the contract as plain tuples in the column orders below, so that a burst of ten
+thousand transitions costs one `executemany`, not ten thousand objects.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from asyncflow.records import DagRun, DagRunType, ImportErrorRecord, TaskInstance
+from asyncflow.states import DagRunState, TaskState
+
+#: a task instance row: the mutable columns first, the key last (the UPDATE's parameter order)
+TI_COLUMNS = (
+    "state", "try_number", "max_tries", "start_date", "end_date", "duration", "error",
+    "next_try_at", "dag_id", "run_id", "task_id", "map_index",
+)  # fmt: skip
+TIRow = tuple[str, int, int, str | None, str | None, float | None, str | None, str | None,
+              str, str, str, int]  # fmt: skip
+
+RUN_COLUMNS = (
+    "state", "start_date", "end_date", "conf", "dag_id", "run_id", "logical_date",
+    "data_interval_start", "data_interval_end", "run_type", "queued_at",
+)  # fmt: skip
+#: the columns a run update writes (a prefix of RUN_COLUMNS plus the key)
+RunUpdate = tuple[str, str | None, str | None, str, str, str]
+RunRow = tuple[str, str | None, str | None, str, str, str, str, str, str, str, str | None]
+
+XComRow = tuple[str, str, str, int, str, str]  # dag_id, run_id, task_id, map_index, key, json
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="microseconds")
+
+
+def parse(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def run_row(run: DagRun) -> RunRow:
+    return (
+        run.state.value, iso(run.start_date), iso(run.end_date), json.dumps(run.conf),
+        run.dag_id, run.run_id, run.logical_date.isoformat(timespec="microseconds"),
+        run.data_interval_start.isoformat(timespec="microseconds"),
+        run.data_interval_end.isoformat(timespec="microseconds"),
+        run.run_type.value, iso(run.queued_at),
+    )  # fmt: skip
+
+
+def run_from_row(row: tuple[Any, ...]) -> DagRun:
+    state, start, end, conf, dag_id, run_id, logical, dis, die, run_type, queued = row
+    return DagRun(
+        dag_id=dag_id,
+        run_id=run_id,
+        logical_date=datetime.fromisoformat(logical),
+        data_interval_start=datetime.fromisoformat(dis),
+        data_interval_end=datetime.fromisoformat(die),
+        run_type=DagRunType(run_type),
+        state=DagRunState(state),
+        conf=json.loads(conf),
+        start_date=parse(start),
+        end_date=parse(end),
+        queued_at=parse(queued),
+    )
+
+
+def ti_from_row(row: tuple[Any, ...]) -> TaskInstance:
+    state, try_number, max_tries, start, end, duration, error, next_try, dag_id, run_id, \
+        task_id, map_index = row  # fmt: skip
+    return TaskInstance(
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        map_index=map_index,
+        state=TaskState(state),
+        try_number=try_number,
+        max_tries=max_tries,
+        start_date=parse(start),
+        end_date=parse(end),
+        duration=duration,
+        error=error,
+        next_try_at=parse(next_try),
+    )
+
+
+@dataclass(slots=True)
+class NewRun:
+    run: RunRow
+    task_instances: list[TIRow]
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    """Everything one transaction writes. Rows are full snapshots, so re-applying a batch
+    (after a failed commit) is harmless."""
+
+    new_runs: list[NewRun] = field(default_factory=list)
+    run_updates: list[RunUpdate] = field(default_factory=list)
+    ti_inserts: list[TIRow] = field(default_factory=list)
+    ti_updates: list[TIRow] = field(default_factory=list)
+    xcoms: list[XComRow] = field(default_factory=list)
+    #: (dag_id, run_id, task_id): drop that task's XComs (it is about to run again)
+    xcom_clears: list[tuple[str, str, str]] = field(default_factory=list)
+    #: (dag_id, is_paused, fileloc, last_seen): `INSERT OR IGNORE` when is_paused is None
+    dags: list[tuple[str, bool | None, str | None, str | None]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.new_runs or self.run_updates or self.ti_inserts or self.ti_updates
+            or self.xcoms or self.xcom_clears or self.dags
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    #: (dag_id, run_id) of new runs not inserted: that run_id or logical_date was taken
+    conflicts: list[tuple[str, str]]
+
+
+class Store(ABC):
+    """State, durably. Every method is safe to call while another is in flight."""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and migrate the schema to the latest step."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Finish pending work, checkpoint, and release the connection."""
+
+    @abstractmethod
+    async def write(self, batch: WriteBatch) -> WriteResult:
+        """Apply the batch in one transaction: all of it is durable when this returns, or
+        none of it and `StoreError` is raised. A new run whose run_id or logical_date is
+        taken is skipped (with its task instances) and reported in `conflicts`."""
+
+    # -- reads ----------------------------------------------------------------------------
+    @abstractmethod
+    async def get_dag_run(self, dag_id: str, run_id: str) -> DagRun | None: ...
+
+    @abstractmethod
+    async def find_dag_run(self, dag_id: str, logical_date: datetime) -> DagRun | None: ...
+
+    @abstractmethod
+    async def get_dag_runs(
+        self,
+        dag_id: str | None = None,
+        *,
+        states: list[DagRunState] | None = None,
+        limit: int | None = None,
+    ) -> list[DagRun]:
+        """Runs, newest logical_date first."""  # fmt: skip
+
+    @abstractmethod
+    async def get_task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]: ...
+
+    @abstractmethod
+    async def get_xcom(
+        self, dag_id: str, run_id: str, task_id: str, key: str, map_index: int = -1
+    ) -> str | None:
+        """The XCom's JSON text, or None."""
+
+    @abstractmethod
+    async def get_run_xcoms(self, dag_id: str, run_id: str) -> list[XComRow]: ...
+
+    @abstractmethod
+    async def latest_automated_run(self, dag_id: str) -> DagRun | None:
+        """The scheduled run with the latest logical_date: where the timetable resumes."""
+
+    @abstractmethod
+    async def get_paused(self) -> dict[str, bool]: ...
+
+    @abstractmethod
+    async def replace_import_errors(self, errors: list[ImportErrorRecord]) -> None: ...
+
+    @abstractmethod
+    async def get_import_errors(self) -> list[ImportErrorRecord]: ...
+
+    @abstractmethod
+    async def get_pools(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    async def set_pool(self, name: str, slots: int | None) -> None:
+        """Create or resize a pool; `slots=None` deletes it."""

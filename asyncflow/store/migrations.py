@@ -1,0 +1,70 @@
+"""The schema as numbered steps. A database at `user_version` N gets steps N+1.. applied, in one
+transaction each. Never edit a released step: add a new one."""
+
+from __future__ import annotations
+
+STEPS: list[str] = [
+    # 1: the initial schema
+    """
+    CREATE TABLE dag (
+        dag_id      TEXT PRIMARY KEY,
+        is_paused   INTEGER NOT NULL DEFAULT 0,
+        fileloc     TEXT,
+        last_seen   TEXT
+    );
+    CREATE TABLE dag_run (
+        id                   INTEGER PRIMARY KEY AUTOINCREMENT,
+        dag_id               TEXT NOT NULL,
+        run_id               TEXT NOT NULL,
+        logical_date         TEXT NOT NULL,
+        data_interval_start  TEXT NOT NULL,
+        data_interval_end    TEXT NOT NULL,
+        run_type             TEXT NOT NULL,
+        state                TEXT NOT NULL,
+        conf                 TEXT NOT NULL DEFAULT '{}',
+        start_date           TEXT,
+        end_date             TEXT,
+        queued_at            TEXT,
+        UNIQUE (dag_id, run_id),
+        UNIQUE (dag_id, logical_date)
+    );
+    CREATE INDEX dag_run_state ON dag_run (state);
+    CREATE TABLE task_instance (
+        dag_id       TEXT NOT NULL,
+        run_id       TEXT NOT NULL,
+        task_id      TEXT NOT NULL,
+        map_index    INTEGER NOT NULL DEFAULT -1,
+        state        TEXT NOT NULL,
+        try_number   INTEGER NOT NULL DEFAULT 0,
+        max_tries    INTEGER NOT NULL DEFAULT 0,
+        start_date   TEXT,
+        end_date     TEXT,
+        duration     REAL,
+        error        TEXT,
+        next_try_at  TEXT,
+        PRIMARY KEY (dag_id, run_id, task_id, map_index)
+    ) WITHOUT ROWID;
+    CREATE TABLE xcom (
+        dag_id     TEXT NOT NULL,
+        run_id     TEXT NOT NULL,
+        task_id    TEXT NOT NULL,
+        map_index  INTEGER NOT NULL DEFAULT -1,
+        key        TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        PRIMARY KEY (dag_id, run_id, task_id, map_index, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE import_error (
+        fileloc     TEXT PRIMARY KEY,
+        message     TEXT NOT NULL,
+        stacktrace  TEXT NOT NULL,
+        timestamp   TEXT NOT NULL
+    );
+    CREATE TABLE pool (
+        name         TEXT PRIMARY KEY,
+        slots        INTEGER NOT NULL,
+        description  TEXT NOT NULL DEFAULT ''
+    );
+    """,
+]
+
+LATEST = len(STEPS)
