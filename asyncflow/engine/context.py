@@ -7,6 +7,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
+from asyncflow.engine.tasklog import current_log
 from asyncflow.models.param import resolve_params
 from asyncflow.models.xcom_arg import RETURN_KEY
 from asyncflow.records import DagRun
@@ -14,6 +17,8 @@ from asyncflow.records import DagRun
 if TYPE_CHECKING:
     from asyncflow.models.baseoperator import BaseOperator, Context
     from asyncflow.models.dag import DAG
+
+_task_log = structlog.get_logger("asyncflow.task")
 
 #: (task_id, map_index, key) -> the XCom's JSON text
 XComCache = dict[tuple[str, int, str], str]
@@ -131,6 +136,14 @@ class RuntimeTaskInstance:
             return json.loads(self.pushed[key])
         raw = self._xcoms.get((task_id, map_index, key))
         return default if raw is None else json.loads(raw)
+
+    def log_line(self, line: str) -> None:
+        """One line of task output (a subprocess's stdout) into this attempt's log."""
+        log = current_log.get()
+        if log is not None:
+            log.line(line)
+        else:
+            _task_log.info(line, dag_id=self.dag_id, task_id=self.task_id, run_id=self.run_id)
 
     def skip(self, task_ids: Iterable[str]) -> None:
         """Mark these (downstream) tasks to be skipped when this attempt succeeds."""

@@ -109,7 +109,7 @@ class Schedules:
                 self._create_due(live_dag, now)
 
     def _create_due(self, live_dag: LiveDag, now: datetime) -> None:
-        if not self.enabled or live_dag.paused or self.scheduler.draining:
+        if not self.enabled or live_dag.paused or live_dag.removed or self.scheduler.draining:
             return
         dag = live_dag.dag
         while (info := live_dag.next_info) is not None:

@@ -25,6 +25,7 @@ from asyncflow.engine.live import LiveDag, LiveRun
 from asyncflow.engine.planner import priority_weights
 from asyncflow.engine.recovery import restore_run
 from asyncflow.engine.scheduler import Scheduler
+from asyncflow.engine.tasklog import install_capture
 from asyncflow.exceptions import (
     DagDefinitionError,
     DagNotFound,
@@ -64,6 +65,7 @@ class Engine:
         store: Store | None = None,
         dagbag_import_timeout: float = 30.0,
         external_poll_interval: float | None = 1.0,
+        logs_folder: str | Path | None = None,
     ) -> None:
         if parallelism < 1:
             raise ValueError(f"parallelism must be at least 1, got {parallelism}")
@@ -78,6 +80,7 @@ class Engine:
         self.dagbag_import_timeout = dagbag_import_timeout
         in_memory = str(database) == ":memory:"
         self._poll_interval = None if in_memory else external_poll_interval
+        self.logs_folder = Path(logs_folder) if logs_folder is not None else None
         self.import_errors: dict[str, str] = {}
         self.dagbag: Any = None
         self._scheduler: Scheduler | None = None
@@ -161,8 +164,15 @@ class Engine:
             self._check(dag, pools)
         if self.dagbag is not None:
             await store.replace_import_errors(self._import_error_records())
+        if self.logs_folder is not None:
+            install_capture()
         scheduler = Scheduler(
-            store=store, bus=self.bus, clock=self.clock, parallelism=self.parallelism, pools=pools
+            store=store,
+            bus=self.bus,
+            clock=self.clock,
+            parallelism=self.parallelism,
+            pools=pools,
+            logs_folder=self.logs_folder,
         )
         schedules = Schedules(scheduler, enabled=self.run_schedules)
         scheduler.step_hooks.append(schedules)
@@ -182,7 +192,11 @@ class Engine:
 
         async def run_scheduler(*, task_status: anyio.abc.TaskStatus[None]) -> None:
             thread_limiter.set(limiter)
-            await scheduler.run(task_status=task_status)
+            try:
+                await scheduler.run(task_status=task_status)
+            except Exception as exc:
+                scheduler.crash(exc)
+                raise
 
         tg = anyio.create_task_group()
         await tg.__aenter__()
@@ -203,7 +217,7 @@ class Engine:
             live_dag.paused = bool(dag.is_paused_upon_creation)
             flag = live_dag.paused
         scheduler.dags[dag.dag_id] = live_dag
-        scheduler._dag_rows.append((dag.dag_id, flag, dag.fileloc, now.isoformat()))
+        scheduler.burst.dag_rows.append((dag.dag_id, flag, dag.fileloc, now.isoformat()))
         return live_dag
 
     def _import_error_records(self) -> list[ImportErrorRecord]:
@@ -247,7 +261,7 @@ class Engine:
 
     def _live_dag(self, dag_id: str) -> LiveDag:
         live_dag = self._require().dags.get(dag_id)
-        if live_dag is None:
+        if live_dag is None or live_dag.removed:
             raise DagNotFound(dag_id)
         return live_dag
 
@@ -297,14 +311,61 @@ class Engine:
             live_dag = scheduler.dags[dag_id]
             live_dag.paused = is_paused
             if write:
-                scheduler._dag_rows.append((dag_id, is_paused, None, None))
+                scheduler.burst.dag_rows.append((dag_id, is_paused, None, None))
             if not is_paused:
                 self._schedules.due.add(dag_id)
 
     # -- the API --------------------------------------------------------------------------------
     @property
     def dags(self) -> dict[str, DAG]:
-        return {d: live.dag for d, live in self._require().dags.items()}
+        """The DAGs being scheduled (not those whose file was removed)."""
+        return {d: live.dag for d, live in self._require().dags.items() if not live.removed}
+
+    async def reload_dags(self) -> Any:
+        """Re-scan the DAG folder: schedule added DAGs, replace changed ones (runs in flight
+        finish with the DAG they started with), stop scheduling removed or broken ones (their
+        history stays). Returns the DagBag's `BagChanges`, or None without a DAG folder."""
+        if self.dagbag is None:
+            return None
+        scheduler = self._require()
+        changes = await anyio.to_thread.run_sync(self.dagbag.refresh)
+        fresh: dict[str, DAG] = {}
+        for dag_id in [*changes.added, *changes.changed]:
+            dag = self.dagbag.dags[dag_id]
+            try:
+                self._check(dag, scheduler.pools)
+            except DagDefinitionError as exc:
+                log.error("DAG cannot be scheduled", dag_id=dag_id, error=str(exc))
+                continue
+            fresh[dag_id] = dag
+        latest = {d: await self.store.latest_automated_run(d) for d in fresh}
+        paused = await self.store.get_paused()
+        assert self._schedules is not None
+        schedules = self._schedules
+
+        def apply(now: datetime) -> None:
+            for dag_id, dag in fresh.items():
+                live_dag = scheduler.dags.get(dag_id)
+                if live_dag is None:
+                    live_dag = self._add_dag(dag, paused, now)
+                else:
+                    live_dag.dag, live_dag.priorities = dag, priority_weights(dag)
+                    live_dag.removed = False
+                    live_dag.last_interval = None
+                schedules.prime(live_dag, latest[dag_id], now)
+            for dag_id in changes.removed:
+                if dag_id in scheduler.dags:
+                    scheduler.dags[dag_id].removed = True
+
+        await self._in_loop(apply)
+        if changes.errors_changed:
+            self.import_errors = {f: str(e) for f, e in self.dagbag.import_errors.items()}
+            await self.store.replace_import_errors(self._import_error_records())
+        for dag_id in changes.added:
+            log.info("DAG added", dag_id=dag_id)
+        for dag_id in changes.removed:
+            log.info("DAG removed: no new runs; its history stays", dag_id=dag_id)
+        return changes
 
     def get_dag(self, dag_id: str) -> DAG:
         return self._live_dag(dag_id).dag
@@ -355,6 +416,8 @@ class Engine:
         key = (dag_id, run_id)
         with anyio.fail_after(timeout):
             while True:
+                if scheduler.crashed is not None:
+                    raise RuntimeError("the scheduler has stopped") from scheduler.crashed
                 live = scheduler.runs.get(key)
                 if live is not None:
                     waiter = anyio.Event()

@@ -118,7 +118,6 @@ class LiveRun:
 
     def update(self, **changes: Any) -> None:
         self.record = dataclasses.replace(self.record, **changes)
-        self.dirty = True
 
     def recount(self) -> None:
         """Rebuild the derived counters from the task instances' states."""
@@ -144,7 +143,8 @@ class LiveDag:
     """The scheduler's bookkeeping for one loaded DAG."""
 
     __slots__ = (
-        "dag", "last_interval", "next_info", "paused", "priorities", "queued", "running_runs",
+        "dag", "last_interval", "next_info", "paused", "priorities", "queued", "removed",
+        "running_runs",
         "running_tasks", "task_running",
     )  # fmt: skip
 
@@ -152,6 +152,7 @@ class LiveDag:
         self.dag = dag
         self.priorities = priorities
         self.paused = False
+        self.removed = False  # its file is gone or broken: no new runs; history stays
         self.queued: list[LiveRun] = []  # runs waiting for max_active_runs, oldest first
         self.running_runs = 0
         self.running_tasks = 0

@@ -34,12 +34,12 @@ def restore_run(
     for task_id, live in run.tis.items():
         found = by_id.pop(task_id, None)
         if found is None:  # a task added to the DAG since the run was created
-            scheduler.ti_inserts.append(live.row())
+            scheduler.burst.ti_inserts.append(live.row())
         else:
             live.load(found)
     for gone in by_id.values():  # tasks no longer in the DAG
         if gone.state not in FINISHED:
-            scheduler.ti_rows.append((
+            scheduler.burst.ti_rows.append((
                 TaskState.REMOVED.value, gone.try_number, gone.max_tries, iso(gone.start_date),
                 iso(gone.end_date), gone.duration, gone.error, None, gone.dag_id, gone.run_id,
                 gone.task_id, gone.map_index,

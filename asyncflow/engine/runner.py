@@ -14,6 +14,7 @@ import anyio
 import structlog
 
 from asyncflow.engine.context import RuntimeTaskInstance
+from asyncflow.engine.tasklog import current_log
 from asyncflow.engine.templating import render_task
 from asyncflow.exceptions import AsyncflowFailException, AsyncflowSkipException
 from asyncflow.models.baseoperator import BaseOperator, Context
@@ -71,6 +72,9 @@ async def run_attempt(task: BaseOperator, context: Context, ti: RuntimeTaskInsta
     except anyio.get_cancelled_exc_class():
         raise
     except Exception as exc:
+        task_log = current_log.get()
+        if task_log is not None:
+            task_log.write("".join(traceback.format_exception(exc)))
         log.warning(
             "task attempt failed",
             dag_id=ti.dag_id,

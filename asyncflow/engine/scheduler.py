@@ -18,17 +18,20 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 import structlog
 
 from asyncflow.clock import Clock
+from asyncflow.engine.burst import Burst
 from asyncflow.engine.context import RuntimeTaskInstance, run_context, task_context
-from asyncflow.engine.events import DagRunStateChanged, Event, EventBus, TaskStateChanged
+from asyncflow.engine.events import DagRunStateChanged, EventBus, TaskStateChanged
 from asyncflow.engine.live import LiveDag, LiveRun, LiveTI
 from asyncflow.engine.planner import decide, retry_delay
 from asyncflow.engine.runner import Attempt, Ending, run_attempt, run_callbacks
+from asyncflow.engine.tasklog import TaskLog, attempt_log_path, current_log
 from asyncflow.exceptions import InvalidStateTransition, StoreError
 from asyncflow.models.baseoperator import Context
 from asyncflow.operators.empty import EmptyOperator
@@ -41,7 +44,7 @@ from asyncflow.states import (
     DagRunState,
     TaskState,
 )
-from asyncflow.store.base import NewRun, Store, TIRow, WriteBatch, XComRow
+from asyncflow.store.base import Store
 
 log = structlog.get_logger("asyncflow.scheduler")
 T = TypeVar("T")
@@ -77,8 +80,13 @@ class Scheduler:
         clock: Clock,
         parallelism: int,
         pools: dict[str, int],
+        logs_folder: Path | None = None,
     ) -> None:
         self.store = store
+        self.logs_folder = logs_folder
+        #: set when the loop died: every caller waiting on it is told
+        self.crashed: BaseException | None = None
+        self._replies: set[Reply] = set()
         self.bus = bus
         self.clock = clock
         self.parallelism = parallelism
@@ -95,19 +103,7 @@ class Scheduler:
         self.pool_used: dict[str, int] = {}
         self.draining = False  # stop starting task instances and creating runs
         self._tg: anyio.abc.TaskGroup | None = None
-        # the burst being built: committed together by _commit()
-        self._dirty_tis: list[LiveTI] = []
-        self._dirty_runs: list[LiveRun] = []
-        self._new_runs: list[LiveRun] = []
-        self._xcoms: list[XComRow] = []
-        #: raw rows: task instances added to a stored run, or removed from the DAG
-        self.ti_inserts: list[TIRow] = []
-        self.ti_rows: list[TIRow] = []
-        self._xcom_clears: list[tuple[str, str, str]] = []
-        self._dag_rows: list[tuple[str, bool | None, str | None, str | None]] = []
-        self._events: list[Event] = []
-        self._to_start: list[tuple[LiveTI, Context, RuntimeTaskInstance]] = []
-        self._after: list[Callable[[], None]] = []
+        self.burst = Burst()  # the changes of the current step
         self._retry_backoff = 0.05
         #: hooks the engine adds: called in each step before dispatch (schedules, adoption)
         self.step_hooks: list[Callable[[datetime], None]] = []
@@ -123,16 +119,23 @@ class Scheduler:
 
     def call(self, fn: Callable[[datetime], T]) -> Reply:
         """Run `fn(now)` inside the loop; the reply resolves after its changes commit."""
+        if self.crashed is not None:
+            raise RuntimeError("the scheduler has stopped after an error") from self.crashed
         reply = Reply()
+        self._replies.add(reply)
+
+        def answer() -> None:
+            self._replies.discard(reply)
+            reply.done.set()
 
         def command(now: datetime) -> None:
             try:
                 reply.value = fn(now)
             except Exception as exc:
                 reply.error = exc
-                reply.done.set()
+                answer()
                 return
-            self._after.append(reply.done.set)
+            self.burst.after.append(answer)
 
         self.inbox.append(command)
         self._wake.set()
@@ -157,6 +160,18 @@ class Scheduler:
                 self.step()
                 await self.commit()
 
+    def crash(self, exc: BaseException) -> None:
+        """The loop died: wake every caller and waiter so that none hangs."""
+        self.crashed = exc
+        log.critical("scheduler stopped after an error", error=repr(exc))
+        for reply in self._replies:
+            reply.error = RuntimeError(f"the scheduler has stopped after an error: {exc!r}")
+            reply.done.set()
+        self._replies.clear()
+        for run in self.runs.values():
+            for waiter in run.waiters:
+                waiter.set()
+
     def step(self) -> None:
         now = self.clock.now()
         self.steps += 1
@@ -172,106 +187,42 @@ class Scheduler:
         self._dispatch(now)
 
     async def commit(self) -> None:
-        if not (self._dirty_tis or self._dirty_runs or self._new_runs or self._xcoms
-                or self._xcom_clears or self._dag_rows or self.ti_inserts
-                or self.ti_rows):  # fmt: skip
-            self._after_commit()
-            return
-        dirty_tis, self._dirty_tis = self._dirty_tis, []
-        dirty_runs, self._dirty_runs = self._dirty_runs, []
-        new_runs, self._new_runs = self._new_runs, []
-        batch = WriteBatch(
-            new_runs=[
-                NewRun(r.insert_row(), [ti.row() for ti in r.tis.values()]) for r in new_runs
-            ],
-            run_updates=[r.update_row() for r in dirty_runs],
-            ti_inserts=self.ti_inserts,
-            ti_updates=[*self.ti_rows, *(ti.row() for ti in dirty_tis)],
-            xcoms=self._xcoms,
-            xcom_clears=self._xcom_clears,
-            dags=self._dag_rows,
-        )
-        self._xcoms, self._xcom_clears, self._dag_rows = [], [], []
-        raw_rows, self.ti_inserts, self.ti_rows = len(self.ti_rows), [], []
-        for ti in dirty_tis:
-            ti.dirty = False
-        for run in dirty_runs:
-            run.dirty = False
-        for run in new_runs:
-            run.is_new = False
-        try:
-            result = await self.store.write(batch)
-        except StoreError as exc:
-            self._restore(batch, dirty_tis, dirty_runs, new_runs, raw_rows)
-            log.error("commit failed; nothing was acted on, retrying", error=str(exc),
-                      retry_in=self._retry_backoff)  # fmt: skip
-            await anyio.sleep(self._retry_backoff)
-            self._retry_backoff = min(self._retry_backoff * 2, 5.0)
-            self._wake.set()
-            return
-        self._retry_backoff = 0.05
-        self.commits += 1
-        for dag_id, run_id in result.conflicts:
-            self._drop_conflicting_run(dag_id, run_id)
-        self._after_commit()
-
-    def _restore(
-        self,
-        batch: WriteBatch,
-        dirty_tis: list[LiveTI],
-        dirty_runs: list[LiveRun],
-        new_runs: list[LiveRun],
-        raw_rows: int,
-    ) -> None:
-        self.ti_inserts[:0] = batch.ti_inserts
-        self.ti_rows[:0] = batch.ti_updates[:raw_rows]
-        for ti in dirty_tis:
-            self._mark(ti)
-        for run in dirty_runs:
-            self._mark_run(run)
-        for run in new_runs:
-            run.is_new = True
-        self._new_runs[:0] = new_runs
-        self._xcoms[:0] = batch.xcoms
-        self._xcom_clears[:0] = batch.xcom_clears
-        self._dag_rows[:0] = batch.dags
-
-    def _after_commit(self) -> None:
-        if self._events:
-            events, self._events = self._events, []
-            self.bus.publish(events)
-        if self._to_start:
-            starts, self._to_start = self._to_start, []
+        """Write the step's burst in one transaction; then act on it."""
+        burst, self.burst = self.burst, Burst()
+        if burst.writes:
+            try:
+                result = await self.store.write(burst.batch())
+            except StoreError as exc:
+                self.burst = burst  # nothing new was added while we awaited: retry it whole
+                log.error("commit failed; nothing was acted on, retrying", error=str(exc),
+                          retry_in=self._retry_backoff)  # fmt: skip
+                await anyio.sleep(self._retry_backoff)
+                self._retry_backoff = min(self._retry_backoff * 2, 5.0)
+                self._wake.set()
+                return
+            burst.committed()
+            self._retry_backoff = 0.05
+            self.commits += 1
+            for dag_id, run_id in result.conflicts:
+                self._drop_conflicting_run(dag_id, run_id)
+        if burst.events:
+            self.bus.publish(burst.events)
+        for ti, context, rti in burst.starts:
             assert self._tg is not None
-            for ti, context, rti in starts:
-                self._tg.start_soon(self._work, ti, context, rti)
-        if self._after:
-            after, self._after = self._after, []
-            for fn in after:
-                fn()
+            self._tg.start_soon(self._work, ti, context, rti)
+        for fn in burst.after:
+            fn()
 
     # -- recording changes ---------------------------------------------------------------------
-    def _mark(self, ti: LiveTI) -> None:
-        if not ti.dirty and not ti.run.is_new:
-            ti.dirty = True
-            self._dirty_tis.append(ti)
-
-    def _mark_run(self, run: LiveRun) -> None:
-        if not run.dirty and not run.is_new:
-            run.dirty = True
-            self._dirty_runs.append(run)
-        elif run.is_new:
-            run.dirty = False
-
     def set_state(self, ti: LiveTI, new: TaskState, now: datetime) -> None:
         old = ti.state
         if new not in TASK_TRANSITIONS[old]:
             raise InvalidStateTransition("task instance", ti.key, old, new)
         ti.state = new
-        self._mark(ti)
+        self.burst.mark(ti)
         if self.bus._subscribers:
             run = ti.run
-            self._events.append(TaskStateChanged(
+            self.burst.events.append(TaskStateChanged(
                 run.dag_id, run.run_id, ti.task_id, -1, ti.try_number, old, new, now,
             ))  # fmt: skip
 
@@ -280,20 +231,18 @@ class Scheduler:
         if new not in RUN_TRANSITIONS[old]:
             raise InvalidStateTransition("DAG run", f"{run.dag_id}/{run.run_id}", old, new)
         run.update(state=new, **changes)
-        run.dirty = False
-        self._mark_run(run)
-        self._events.append(DagRunStateChanged(run.dag_id, run.run_id, old, new, now))
+        self.burst.mark_run(run)
+        self.burst.events.append(DagRunStateChanged(run.dag_id, run.run_id, old, new, now))
 
     # -- runs -----------------------------------------------------------------------------------
     def add_run(self, live_dag: LiveDag, record: DagRun, now: datetime) -> LiveRun:
         """A new run, queued; inserted with its task instances in this burst's transaction."""
         run = LiveRun(live_dag.dag, record, live_dag.priorities)
-        run.is_new = True
         self.runs[(record.dag_id, record.run_id)] = run
-        self._new_runs.append(run)
+        self.burst.add_run(run)
         live_dag.queued.append(run)
         live_dag.queued.sort(key=lambda r: r.record.logical_date)
-        self._events.append(
+        self.burst.events.append(
             DagRunStateChanged(record.dag_id, record.run_id, None, record.state, now)
         )
         return run
@@ -351,7 +300,7 @@ class Scheduler:
         if callbacks is not None:
             context = self._context_of(run)
             context["reason"] = "task_failure" if failed else "success"
-            self._after.append(partial(self._spawn_callbacks, [callbacks], context,
+            self.burst.after.append(partial(self._spawn_callbacks, [callbacks], context,
                                        f"DAG {run.dag_id} run {run.run_id}"))  # fmt: skip
 
     def release_run(self, run: LiveRun) -> None:
@@ -371,7 +320,7 @@ class Scheduler:
             for waiter in waiters:
                 waiter.set()
 
-        self._after.append(done)
+        self.burst.after.append(done)
 
     # -- task instances ------------------------------------------------------------------------
     def _make_ready(self, ti: LiveTI, now: datetime, settled: list[LiveTI]) -> None:
@@ -459,11 +408,11 @@ class Scheduler:
         self._occupy(ti, 1)
         run = ti.run
         if ti.try_number > 1:  # a new try starts without the XComs of the last one
-            self._xcom_clears.append((run.dag_id, run.run_id, ti.task_id))
+            self.burst.xcom_clears.append((run.dag_id, run.run_id, ti.task_id))
             for key in [k for k in run.xcoms if k[0] == ti.task_id]:
                 del run.xcoms[key]
         rti = RuntimeTaskInstance(ti.task, run.record, ti.try_number, ti.max_tries, run.xcoms, now)
-        self._to_start.append((ti, task_context(self._context_of(run), ti.task, rti), rti))
+        self.burst.starts.append((ti, task_context(self._context_of(run), ti.task, rti), rti))
 
     def _context_of(self, run: LiveRun) -> dict[str, Any]:
         if run.base_context is None or run.base_context["dag_run"] is not run.record:
@@ -501,11 +450,24 @@ class Scheduler:
 
     # -- workers ----------------------------------------------------------------------------------
     async def _work(self, ti: LiveTI, context: Context, rti: RuntimeTaskInstance) -> None:
-        with anyio.CancelScope() as scope:
-            ti.cancel_scope = scope
-            attempt = await run_attempt(ti.task, context, rti)
-        if scope.cancelled_caught:
-            attempt = Attempt(Ending.FAILED, ti.cancel_reason or "cancelled")
+        task_log = None
+        if self.logs_folder is not None:
+            run = ti.run
+            task_log = TaskLog(attempt_log_path(
+                self.logs_folder, run.dag_id, run.run_id, ti.task_id, rti.try_number
+            ))  # fmt: skip
+            current_log.set(task_log)
+        try:
+            with anyio.CancelScope() as scope:
+                ti.cancel_scope = scope
+                attempt = await run_attempt(ti.task, context, rti)
+            if scope.cancelled_caught:
+                attempt = Attempt(Ending.FAILED, ti.cancel_reason or "cancelled")
+            if task_log is not None and attempt.error:
+                task_log.line(f"attempt ended {attempt.ending.value}: {attempt.error}")
+        finally:
+            if task_log is not None:
+                task_log.close()
         self.inbox.append(partial(self._on_attempt, ti, rti.try_number, attempt, context))
         self._wake.set()
 
@@ -528,7 +490,7 @@ class Scheduler:
         ti.error = attempt.error
         ending = attempt.ending
         for key, value in attempt.xcoms.items():
-            self._xcoms.append((run.dag_id, run.run_id, ti.task_id, -1, key, value))
+            self.burst.xcoms.append((run.dag_id, run.run_id, ti.task_id, -1, key, value))
             run.xcoms[(ti.task_id, -1, key)] = value
         task = ti.task
         callbacks = None
@@ -552,7 +514,7 @@ class Scheduler:
         if callbacks:
             if attempt.error:
                 context["exception"] = attempt.error
-            self._after.append(partial(self._spawn_callbacks, callbacks, context, ti.key))
+            self.burst.after.append(partial(self._spawn_callbacks, callbacks, context, ti.key))
 
     def retry_due(self, ti: LiveTI, try_number: int, now: datetime) -> None:
         if (

@@ -1,0 +1,83 @@
+"""A burst: everything one scheduler step changed, written in one transaction.
+
+Nothing in a burst is acted on before its commit returns: events are published, workers started
+and callers answered only then. A burst whose commit failed is kept whole and retried; its rows
+are full snapshots of the objects, so writing it again later is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from asyncflow.engine.events import Event
+from asyncflow.engine.live import LiveRun, LiveTI
+from asyncflow.store.base import NewRun, TIRow, WriteBatch, XComRow
+
+if TYPE_CHECKING:
+    from asyncflow.engine.context import RuntimeTaskInstance
+    from asyncflow.models.baseoperator import Context
+
+
+class Burst:
+    __slots__ = (
+        "after", "dag_rows", "events", "new_runs", "runs", "starts", "ti_inserts", "ti_rows",
+        "tis", "xcom_clears", "xcoms",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.tis: list[LiveTI] = []  # changed task instances (of stored runs)
+        self.runs: list[LiveRun] = []  # changed runs (already stored)
+        self.new_runs: list[LiveRun] = []  # inserted with their task instances
+        self.ti_inserts: list[TIRow] = []  # raw rows: tasks added to a stored run
+        self.ti_rows: list[TIRow] = []  # raw rows: tasks removed from the DAG
+        self.xcoms: list[XComRow] = []
+        self.xcom_clears: list[tuple[str, str, str]] = []
+        self.dag_rows: list[tuple[str, bool | None, str | None, str | None]] = []
+        # acted on after the commit
+        self.events: list[Event] = []
+        self.starts: list[tuple[LiveTI, Context, RuntimeTaskInstance]] = []
+        self.after: list[Callable[[], None]] = []
+
+    def mark(self, ti: LiveTI) -> None:
+        if not ti.dirty and not ti.run.is_new:
+            ti.dirty = True
+            self.tis.append(ti)
+
+    def mark_run(self, run: LiveRun) -> None:
+        if not run.dirty and not run.is_new:
+            run.dirty = True
+            self.runs.append(run)
+
+    def add_run(self, run: LiveRun) -> None:
+        run.is_new = True
+        self.new_runs.append(run)
+
+    @property
+    def writes(self) -> bool:
+        return bool(
+            self.tis or self.runs or self.new_runs or self.ti_inserts or self.ti_rows
+            or self.xcoms or self.xcom_clears or self.dag_rows
+        )  # fmt: skip
+
+    def batch(self) -> WriteBatch:
+        return WriteBatch(
+            new_runs=[
+                NewRun(r.insert_row(), [ti.row() for ti in r.tis.values()]) for r in self.new_runs
+            ],
+            run_updates=[r.update_row() for r in self.runs],
+            ti_inserts=self.ti_inserts,
+            ti_updates=[*self.ti_rows, *(ti.row() for ti in self.tis)],
+            xcoms=self.xcoms,
+            xcom_clears=self.xcom_clears,
+            dags=self.dag_rows,
+        )
+
+    def committed(self) -> None:
+        """The batch is durable: its objects are clean again."""
+        for ti in self.tis:
+            ti.dirty = False
+        for run in self.runs:
+            run.dirty = False
+        for run in self.new_runs:
+            run.is_new = False

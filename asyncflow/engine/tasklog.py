@@ -1,0 +1,91 @@
+"""Each task attempt's output in its own file: `<logs>/<dag_id>/<run_id>/<task_id>/attempt=<n>.log`.
+
+What a task prints, logs through `logging`, or its subprocess writes, goes to the file of the
+attempt whose context it runs in (a context variable, so it follows the task into its worker
+thread). The file is created on the first line, so a silent task costs nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+current_log: ContextVar[TaskLog | None] = ContextVar("current_task_log", default=None)
+
+
+def attempt_log_path(logs_folder: Path, dag_id: str, run_id: str, task_id: str, n: int) -> Path:
+    safe_run = run_id.replace("/", "_")
+    return logs_folder / dag_id / safe_run / task_id / f"attempt={n}.log"
+
+
+class TaskLog:
+    __slots__ = ("_file", "path")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: TextIO | None = None
+
+    def write(self, text: str) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        self._file.write(text)
+
+    def line(self, text: str) -> None:
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        self.write(f"[{stamp}] {text}\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class _RoutedStream(io.TextIOBase):
+    """Stands in for sys.stdout/sys.stderr: writes go to the current attempt's log, if any."""
+
+    def __init__(self, fallback: TextIO) -> None:
+        self._fallback = fallback
+
+    def write(self, text: str) -> int:
+        log = current_log.get()
+        if log is None:
+            return self._fallback.write(text)
+        log.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if current_log.get() is None:
+            self._fallback.flush()
+
+    def isatty(self) -> bool:
+        return self._fallback.isatty()
+
+    def fileno(self) -> int:
+        return self._fallback.fileno()
+
+
+class _RoutedHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        log = current_log.get()
+        if log is not None:
+            log.line(f"{record.levelname} {record.name}: {self.format(record)}")
+
+
+_installed = False
+
+
+def install_capture() -> None:
+    """Route print() and stdlib logging of task code to attempt logs (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    sys.stdout = _RoutedStream(sys.stdout)
+    sys.stderr = _RoutedStream(sys.stderr)
+    logging.getLogger().addHandler(_RoutedHandler())
