@@ -52,7 +52,9 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     # decided by trigger rules, branching, or marked by hand
     T.NONE: frozenset({T.SCHEDULED, T.SKIPPED, T.UPSTREAM_FAILED, T.REMOVED, T.SUCCESS, T.FAILED}),
     T.SCHEDULED: frozenset({T.QUEUED, T.NONE, T.SKIPPED, T.UPSTREAM_FAILED, T.FAILED, T.SUCCESS}),
-    T.QUEUED: frozenset({T.RUNNING, T.SCHEDULED, T.NONE, T.FAILED, T.UP_FOR_RETRY, T.SUCCESS}),
+    T.QUEUED: frozenset(
+        {T.RUNNING, T.SCHEDULED, T.NONE, T.FAILED, T.UP_FOR_RETRY, T.SUCCESS, T.SKIPPED}
+    ),
     T.RUNNING: frozenset(
         {
             T.SUCCESS,

@@ -66,6 +66,32 @@ def manual_run(
     )  # fmt: skip
 
 
+def backfill_infos(dag: DAG, start_date: datetime, end_date: datetime) -> list[DagRunInfo]:
+    """The timetable's intervals whose logical date lies in [start_date, end_date]."""
+    if not dag.timetable.can_be_scheduled:
+        raise ValueError(
+            f"DAG {dag.dag_id!r} has no schedule (schedule=None), so there is nothing to "
+            "backfill: trigger runs with a logical_date instead"
+        )
+    start, end = utc(start_date), utc(end_date)
+    if dag.start_date is not None:
+        start = max(start, dag.start_date)
+    if dag.end_date is not None:
+        end = min(end, dag.end_date)
+    restriction = TimeRestriction(start, end, True, start)
+    infos: list[DagRunInfo] = []
+    last = None
+    while len(infos) < 100_000:
+        info = dag.timetable.next_dagrun_info(
+            last_automated_data_interval=last, restriction=restriction
+        )
+        if info is None or dag.timetable.logical_date_of(info) > end:
+            break
+        infos.append(info)
+        last = info.data_interval
+    return infos
+
+
 class Schedules:
     """The scheduler step that turns timetables into scheduled runs."""
 

@@ -19,7 +19,8 @@ import structlog
 from anyio import CapacityLimiter
 
 from asyncflow.clock import Clock, SystemClock
-from asyncflow.engine.dagruns import Schedules, manual_run
+from asyncflow.engine import operations
+from asyncflow.engine.dagruns import Schedules, backfill_infos, manual_run, new_run
 from asyncflow.engine.events import EventBus, Subscription
 from asyncflow.engine.live import LiveDag, LiveRun
 from asyncflow.engine.planner import priority_weights
@@ -38,8 +39,8 @@ from asyncflow.models.dag import DAG
 from asyncflow.models.param import resolve_params
 from asyncflow.models.pool import Pool
 from asyncflow.models.xcom_arg import RETURN_KEY
-from asyncflow.records import DagRun, ImportErrorRecord, TaskInstance
-from asyncflow.states import RUN_FINISHED, DagRunState
+from asyncflow.records import DagRun, DagRunType, ImportErrorRecord, TaskInstance
+from asyncflow.states import RUN_FINISHED, DagRunState, TaskState
 from asyncflow.store.base import Store
 from asyncflow.store.sqlite import SQLiteStore
 from asyncflow.threads import thread_limiter
@@ -467,6 +468,115 @@ class Engine:
     async def unpause_dag(self, dag_id: str) -> None:
         self._live_dag(dag_id)
         await self._in_loop(lambda now: self._apply_paused({dag_id: False}, write=True))
+
+    async def _changeable_run(self, dag_id: str, run_id: str) -> LiveRun:
+        """The run under the scheduler's control: active, or a finished one loaded back."""
+        live_dag = self._live_dag(dag_id)
+        scheduler = self._require()
+        live = scheduler.runs.get((dag_id, run_id))
+        if live is not None:
+            return live
+        record = await self.get_dag_run(dag_id, run_id)
+        tis = await self.store.get_task_instances(dag_id, run_id)
+        xcoms = await self.store.get_run_xcoms(dag_id, run_id)
+        return await self._in_loop(
+            lambda now: operations.load_finished_run(scheduler, live_dag, record, tis, xcoms)
+        )
+
+    async def clear_task_instances(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_ids: Iterable[str],
+        *,
+        downstream: bool = False,
+        upstream: bool = False,
+        only_failed: bool = False,
+    ) -> list[str]:
+        """Re-run task instances (Airflow's clear): they go back to `none`, their XComs are
+        dropped, and a finished run is reopened. Returns the task_ids cleared."""
+        dag = self._live_dag(dag_id).dag
+        chosen = operations.relatives(dag, task_ids, downstream=downstream, upstream=upstream)
+        run = await self._changeable_run(dag_id, run_id)
+        scheduler = self._require()
+        return await self._in_loop(
+            lambda now: operations.clear(scheduler, run, chosen, only_failed=only_failed, now=now)
+        )
+
+    async def set_task_instance_state(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        state: TaskState | str,
+        *,
+        downstream: bool = False,
+        upstream: bool = False,
+    ) -> list[str]:
+        """Mark task instances `success`, `failed` or `skipped` by hand (a running attempt is
+        stopped). Downstream tasks that become ready then run. Returns the task_ids changed."""
+        dag = self._live_dag(dag_id).dag
+        chosen = operations.relatives(dag, [task_id], downstream=downstream, upstream=upstream)
+        run = await self._changeable_run(dag_id, run_id)
+        scheduler = self._require()
+        new_state = TaskState(state)
+        return await self._in_loop(
+            lambda now: operations.mark(scheduler, run, chosen, new_state, now)
+        )
+
+    async def backfill(
+        self,
+        dag_id: str,
+        start_date: datetime,
+        end_date: datetime,
+        *,
+        reprocess: Literal["none", "failed", "completed"] = "none",
+        max_active_runs: int | None = None,
+    ) -> list[DagRun]:
+        """Run every schedule interval whose logical date lies in [start_date, end_date], oldest
+        first, as `backfill` runs; waits for them and returns them. Existing runs are skipped,
+        or re-run when `reprocess` says so ("failed": failed runs' failed tasks; "completed":
+        every finished run, all tasks). Progress shows as events on `subscribe()`."""
+        if reprocess not in ("none", "failed", "completed"):
+            raise ValueError(f"reprocess must be none, failed or completed, got {reprocess!r}")
+        live_dag = self._live_dag(dag_id)
+        dag = live_dag.dag
+        infos = backfill_infos(dag, start_date, end_date)
+        scheduler = self._require()
+        todo: list[DagRun] = []
+        rerun: list[tuple[DagRun, bool]] = []
+        now = self.clock.now()
+        for info in infos:
+            logical = dag.timetable.logical_date_of(info)
+            existing = await self.store.find_dag_run(dag_id, logical)
+            if existing is None:
+                todo.append(new_run(dag, run_type=DagRunType.BACKFILL, logical_date=logical,
+                                    interval=info.data_interval, now=now))  # fmt: skip
+            elif existing.state in RUN_FINISHED and (
+                reprocess == "completed"
+                or (reprocess == "failed" and existing.state is DagRunState.FAILED)
+            ):
+                rerun.append((existing, reprocess == "failed"))
+
+        def add(now: datetime) -> None:
+            live_dag.backfill_limit = max_active_runs
+            for record in todo:
+                scheduler.add_run(live_dag, record, now)
+
+        await self._in_loop(add)
+        for record, only_failed in rerun:
+            await self.clear_task_instances(
+                dag_id, record.run_id, dag.task_ids, only_failed=only_failed
+            )
+        runs = [*todo, *(r for r, _ in rerun)]
+        runs.sort(key=lambda r: r.logical_date)
+        done = []
+        for index, record in enumerate(runs, 1):
+            finished = await self.wait_for_run(dag_id, record.run_id)
+            log.info("backfill progress", dag_id=dag_id, done=index, total=len(runs),
+                     run_id=finished.run_id, state=finished.state.value)  # fmt: skip
+            done.append(finished)
+        return done
 
     def is_paused(self, dag_id: str) -> bool:
         return self._live_dag(dag_id).paused

@@ -4,7 +4,7 @@ alone. Each object can produce the row it is stored as."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -143,9 +143,20 @@ class LiveDag:
     """The scheduler's bookkeeping for one loaded DAG."""
 
     __slots__ = (
-        "dag", "last_interval", "next_info", "paused", "priorities", "queued", "removed",
+        "backfill_limit",
+        "dag",
+        "has_past_deps",
+        "last_finished",
+        "last_interval",
+        "next_info",
+        "paused",
+        "priorities",
+        "queued",
+        "removed",
         "running_runs",
-        "running_tasks", "task_running",
+        "running_tasks",
+        "task_running",
+        "windows",
     )  # fmt: skip
 
     def __init__(self, dag: DAG, priorities: dict[str, int]) -> None:
@@ -159,7 +170,25 @@ class LiveDag:
         self.task_running: dict[str, int] = {}
         self.last_interval: Any = None  # DataInterval of the latest scheduled run
         self.next_info: Any = None  # DagRunInfo of the next scheduled run, if any
+        self.backfill_limit: int | None = None  # max running backfill runs, while one runs
+        self.has_past_deps = any(t.depends_on_past for t in dag.tasks)
+        #: (logical_date, task states) of the latest finished run, for depends_on_past
+        self.last_finished: tuple[datetime, dict[str, TaskState]] | None = None
+        #: task_id -> (start, end) in UTC, for tasks with their own start_date/end_date
+        self.windows: dict[str, tuple[datetime | None, datetime | None]] = {
+            t.task_id: (_utc(t.start_date, dag), _utc(t.end_date, dag))
+            for t in dag.tasks
+            if t.start_date is not None or t.end_date is not None
+        }
 
     @property
     def active_runs(self) -> int:
         return self.running_runs + len(self.queued)
+
+
+def _utc(value: datetime | None, dag: DAG) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dag.timezone)
+    return value.astimezone(UTC)

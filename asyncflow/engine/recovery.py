@@ -64,6 +64,5 @@ def restore_run(
     if record.state is DagRunState.RUNNING:
         scheduler.evaluate_run(run, now)
     else:
-        live_dag.queued.append(run)
-        live_dag.queued.sort(key=lambda r: r.record.logical_date)
+        scheduler.queue_run(live_dag, run)
     return run

@@ -25,6 +25,7 @@ import anyio
 import structlog
 
 from asyncflow.clock import Clock
+from asyncflow.engine import limits
 from asyncflow.engine.burst import Burst
 from asyncflow.engine.context import RuntimeTaskInstance, run_context, task_context
 from asyncflow.engine.events import DagRunStateChanged, EventBus, TaskStateChanged
@@ -35,7 +36,7 @@ from asyncflow.engine.tasklog import TaskLog, attempt_log_path, current_log
 from asyncflow.exceptions import InvalidStateTransition, StoreError
 from asyncflow.models.baseoperator import Context
 from asyncflow.operators.empty import EmptyOperator
-from asyncflow.records import DagRun
+from asyncflow.records import DagRun, DagRunType
 from asyncflow.states import (
     FAILED_STATES,
     FINISHED,
@@ -110,6 +111,7 @@ class Scheduler:
         #: DAGs that finished a run since the last step (a place under max_active_runs freed)
         self.released_dags: set[str] = set()
         self._idle: list[anyio.Event] = []
+        self._startable: set[str] = set()  # DAGs that may be able to start a queued run
         self.steps = 0
         self.commits = 0
 
@@ -240,12 +242,23 @@ class Scheduler:
         run = LiveRun(live_dag.dag, record, live_dag.priorities)
         self.runs[(record.dag_id, record.run_id)] = run
         self.burst.add_run(run)
-        live_dag.queued.append(run)
-        live_dag.queued.sort(key=lambda r: r.record.logical_date)
         self.burst.events.append(
             DagRunStateChanged(record.dag_id, record.run_id, None, record.state, now)
         )
+        if live_dag.windows:  # tasks whose start_date/end_date exclude this run are removed
+            logical = record.logical_date
+            for task_id, (start, end) in live_dag.windows.items():
+                if (start and logical < start) or (end and logical > end):
+                    self.set_state(run.tis[task_id], TaskState.REMOVED, now)
+            run.recount()
+        self.queue_run(live_dag, run)
         return run
+
+    def queue_run(self, live_dag: LiveDag, run: LiveRun) -> None:
+        """`run` waits (queued, oldest first) for a place under max_active_runs."""
+        live_dag.queued.append(run)
+        live_dag.queued.sort(key=lambda r: r.record.logical_date)
+        self._startable.add(live_dag.dag.dag_id)
 
     def _drop_conflicting_run(self, dag_id: str, run_id: str) -> None:
         run = self.runs.pop((dag_id, run_id), None)
@@ -259,16 +272,47 @@ class Scheduler:
                     dag_id=dag_id, run_id=run_id)  # fmt: skip
 
     def _start_queued_runs(self, now: datetime) -> None:
-        for live_dag in self.dags.values():
-            while live_dag.queued and live_dag.running_runs < live_dag.dag.max_active_runs:
-                run = live_dag.queued.pop(0)
+        if not self._startable:
+            return
+        startable, self._startable = self._startable, set()
+        for dag_id in startable:
+            live_dag = self.dags.get(dag_id)
+            if live_dag is None:
+                continue
+            for run in list(live_dag.queued):
+                if live_dag.running_runs >= live_dag.dag.max_active_runs:
+                    break
+                if run.record.run_type is DagRunType.BACKFILL and not limits.backfill_room(
+                    self.runs, live_dag
+                ):
+                    continue
+                live_dag.queued.remove(run)
                 live_dag.running_runs += 1
                 self.set_run_state(run, DagRunState.RUNNING, now, start_date=now)
-                self.on_run_started(run, now)
+                timeout = run.dag.dagrun_timeout
+                if timeout is not None:
+                    self.at(now + timeout, partial(self.time_out, run))
                 self.evaluate_run(run, now)
 
-    def on_run_started(self, run: LiveRun, now: datetime) -> None:
-        """Hook: the engine arms the run's dagrun_timeout here."""
+    def time_out(self, run: LiveRun, now: datetime) -> None:
+        """dagrun_timeout passed: the run fails; unfinished task instances are stopped and
+        marked skipped (as Airflow does)."""
+        if (
+            run.record.state is not DagRunState.RUNNING
+            or self.runs.get((run.dag_id, run.run_id)) is not run
+        ):
+            return
+        for ti in run.tis.values():
+            if ti.state in FINISHED:
+                continue
+            if ti.state is RUNNING:
+                self.cancel(ti, "dagrun_timeout")
+            ti.error = f"the run exceeded its dagrun_timeout of {run.dag.dagrun_timeout}"
+            ti.end_date = now
+            self.set_state(ti, TaskState.SKIPPED, now)
+        run.unfinished = 0
+        self.set_run_state(run, DagRunState.FAILED, now, end_date=now)
+        self.release_run(run)
 
     def evaluate_run(self, run: LiveRun, now: datetime) -> None:
         """Decide every undecided task instance of a running run (its start, or after a clear)."""
@@ -296,6 +340,14 @@ class Scheduler:
         state = DagRunState.FAILED if failed else DagRunState.SUCCESS
         self.set_run_state(run, state, now, end_date=now)
         self.release_run(run)
+        live_dag = self.dags.get(run.dag_id)
+        if live_dag is not None and live_dag.has_past_deps:
+            last = live_dag.last_finished
+            if last is None or last[0] <= run.record.logical_date:
+                live_dag.last_finished = (
+                    run.record.logical_date, {t: i.state for t, i in run.tis.items()},
+                )  # fmt: skip
+            self._unblock(("past", run.dag_id))
         callbacks = run.dag.on_failure_callback if failed else run.dag.on_success_callback
         if callbacks is not None:
             context = self._context_of(run)
@@ -309,6 +361,7 @@ class Scheduler:
         if live_dag is not None:
             live_dag.running_runs -= 1
         self.released_dags.add(run.dag_id)
+        self._startable.add(run.dag_id)
         key = (run.dag_id, run.run_id)
 
         def done() -> None:
@@ -384,6 +437,8 @@ class Scheduler:
         limit = task.max_active_tis_per_dag
         if limit is not None and live_dag.task_running.get(task.task_id, 0) >= limit:
             return ("task", live_dag.dag.dag_id, task.task_id)
+        if task.depends_on_past and not limits.past_allows(self.runs, live_dag, ti):
+            return ("past", live_dag.dag.dag_id)
         return None
 
     def _dispatch(self, now: datetime) -> None:
@@ -434,6 +489,8 @@ class Scheduler:
             idle, self._idle = self._idle, []
             for event in idle:
                 event.set()
+        if sign < 0 and self._blocked and live_dag.has_past_deps:
+            self._unblock(("past", live_dag.dag.dag_id))
         if sign < 0 and self._blocked:
             for key in (("dag", live_dag.dag.dag_id), ("pool", task.pool),
                         ("task", live_dag.dag.dag_id, task.task_id)):  # fmt: skip
@@ -447,6 +504,11 @@ class Scheduler:
             idle = anyio.Event()
             self._idle.append(idle)
             await idle.wait()
+
+    def _unblock(self, key: Hashable) -> None:
+        """Everything waiting on `key` goes back to the ready queue to be checked again."""
+        for item in self._blocked.pop(key, []):
+            heapq.heappush(self._ready, item)
 
     # -- workers ----------------------------------------------------------------------------------
     async def _work(self, ti: LiveTI, context: Context, rti: RuntimeTaskInstance) -> None:
@@ -541,6 +603,3 @@ class Scheduler:
             "steps": self.steps,
             "commits": self.commits,
         }
-
-    def is_finished(self, ti: LiveTI) -> bool:
-        return ti.state in FINISHED

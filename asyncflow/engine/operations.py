@@ -1,0 +1,134 @@
+"""Changing runs by hand, inside the scheduler's loop: clear task instances (re-run them), mark
+their state, bring a finished run back under control. Each function runs as one command, so
+its changes commit in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from asyncflow.engine.live import LiveDag, LiveRun
+from asyncflow.engine.scheduler import Scheduler
+from asyncflow.exceptions import TaskNotFound
+from asyncflow.models.dag import DAG
+from asyncflow.records import DagRun, TaskInstance
+from asyncflow.states import FAILED_STATES, FINISHED, RUN_FINISHED, DagRunState, TaskState
+from asyncflow.store.base import XComRow
+
+
+def relatives(dag: DAG, task_ids: Iterable[str], *, downstream: bool, upstream: bool) -> set[str]:
+    """The tasks named, plus all their downstream and/or upstream tasks."""
+    chosen = set()
+    for task_id in task_ids:
+        if task_id not in dag.task_dict:
+            raise TaskNotFound(dag.dag_id, task_id)
+        chosen.add(task_id)
+    todo = list(chosen)
+    while todo:
+        task = dag.task_dict[todo.pop()]
+        near: set[str] = set()
+        if downstream:
+            near |= task.downstream_task_ids
+        if upstream:
+            near |= task.upstream_task_ids
+        for other in near - chosen:
+            chosen.add(other)
+            todo.append(other)
+    return chosen
+
+
+def load_finished_run(
+    scheduler: Scheduler,
+    live_dag: LiveDag,
+    record: DagRun,
+    stored: list[TaskInstance],
+    xcoms: list[XComRow],
+) -> LiveRun:
+    """A finished run taken back into memory so that it can be changed."""
+    key = (record.dag_id, record.run_id)
+    if key in scheduler.runs:
+        return scheduler.runs[key]
+    run = LiveRun(live_dag.dag, record, live_dag.priorities)
+    by_id = {ti.task_id: ti for ti in stored}
+    for task_id, live in run.tis.items():
+        if task_id in by_id:
+            live.load(by_id[task_id])
+        else:
+            scheduler.burst.ti_inserts.append(live.row())
+    run.xcoms = {(t, m, k): v for (_, _, t, m, k, v) in xcoms}
+    run.recount()
+    scheduler.runs[key] = run
+    return run
+
+
+def clear(
+    scheduler: Scheduler, run: LiveRun, task_ids: set[str], *, only_failed: bool, now: datetime
+) -> list[str]:
+    """Set task instances back to `none` so that they run again (Airflow's clear)."""
+    cleared = []
+    for task_id in sorted(task_ids):
+        ti = run.tis[task_id]
+        if ti.state is TaskState.NONE or (only_failed and ti.state not in FAILED_STATES):
+            continue
+        if ti.state is TaskState.RUNNING:
+            scheduler.cancel(ti, "cleared while running")
+        scheduler.set_state(ti, TaskState.NONE, now)
+        ti.max_tries = ti.try_number + ti.task.retries
+        ti.start_date = ti.end_date = ti.duration = ti.error = ti.next_try_at = None
+        scheduler.burst.xcom_clears.append((run.dag_id, run.run_id, task_id))
+        for key in [k for k in run.xcoms if k[0] == task_id]:
+            del run.xcoms[key]
+        cleared.append(task_id)
+    reopen(scheduler, run, now)
+    return cleared
+
+
+def mark(
+    scheduler: Scheduler, run: LiveRun, task_ids: set[str], state: TaskState, now: datetime
+) -> list[str]:
+    """Set task instances to `success` or `failed` by hand."""
+    if state not in (TaskState.SUCCESS, TaskState.FAILED, TaskState.SKIPPED):
+        raise ValueError(f"a task instance can be marked success, failed or skipped, not {state}")
+    marked = []
+    for task_id in sorted(task_ids):
+        ti = run.tis[task_id]
+        if ti.state is state:
+            continue
+        if ti.state is TaskState.RUNNING:
+            scheduler.cancel(ti, f"marked {state.value} by hand")
+        scheduler.set_state(ti, state, now)
+        ti.end_date = ti.end_date or now
+        ti.next_try_at = None
+        marked.append(task_id)
+    reopen(scheduler, run, now)
+    return marked
+
+
+def reopen(scheduler: Scheduler, run: LiveRun, now: datetime) -> None:
+    """After a change by hand: recount, then run what became ready, or settle the run."""
+    run.recount()
+    state = run.record.state
+    key = (run.dag_id, run.run_id)
+    if state is DagRunState.RUNNING:
+        scheduler.evaluate_run(run, now)
+    elif state is DagRunState.QUEUED:
+        return
+    elif run.unfinished:  # a finished run with work to do again
+        scheduler.set_run_state(run, DagRunState.QUEUED, now, end_date=None, queued_at=now)
+        scheduler.queue_run(scheduler.dags[run.dag_id], run)
+    else:  # still finished: its state follows its leaves again
+        leaves = [run.tis[t.task_id] for t in run.dag.leaves]
+        failed = any(ti.state in FAILED_STATES for ti in leaves)
+        final = DagRunState.FAILED if failed else DagRunState.SUCCESS
+        if final is not state:
+            scheduler.set_run_state(run, final, now, end_date=now)
+
+        def forget() -> None:
+            if scheduler.runs.get(key) is run and run.record.state in RUN_FINISHED:
+                del scheduler.runs[key]
+
+        scheduler.burst.after.append(forget)
+
+
+def unfinished_ids(run: LiveRun) -> list[str]:
+    return [t for t, ti in run.tis.items() if ti.state not in FINISHED]
