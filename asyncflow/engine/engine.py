@@ -253,6 +253,8 @@ class Engine:
         with anyio.move_on_after(30):
             await scheduler.wait_idle()
         await self._sync()
+        for worker in list(scheduler.workers):  # stragglers that ignored their cancel scope
+            worker.cancel()
 
     # -- helpers ----------------------------------------------------------------------------------
     def _require(self) -> Scheduler:

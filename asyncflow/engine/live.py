@@ -65,7 +65,7 @@ class LiveTI:
     def row(self) -> TIRow:
         run = self.run
         return (
-            self.state.value, self.try_number, self.max_tries, iso(self.start_date),
+            self.state, self.try_number, self.max_tries, iso(self.start_date),
             iso(self.end_date), self.duration, self.error, iso(self.next_try_at), run.dag_id,
             run.run_id, self.task_id, -1,
         )  # fmt: skip

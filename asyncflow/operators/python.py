@@ -18,18 +18,19 @@ from asyncflow.threads import run_sync
 
 
 @functools.lru_cache(maxsize=4096)
-def _signature(func: Callable[..., Any]) -> tuple[bool, tuple[str, ...]]:
+def _signature(func: Callable[..., Any]) -> tuple[bool, tuple[str, ...], bool]:
+    """(takes **kwargs, named parameters, is a coroutine function), once per callable."""
     params = inspect.signature(func).parameters.values()
     var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
     names = tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
-    return var_kw, names
+    return var_kw, names, inspect.iscoroutinefunction(func)
 
 
 def context_kwargs(
     func: Callable[..., Any], n_args: int, given: Mapping[str, Any], context: Context
 ) -> dict[str, Any]:
     """The context entries `func` asks for, beyond what its arguments already fill."""
-    var_kw, names = _signature(func)
+    var_kw, names, _ = _signature(func)
     open_names = names[n_args:]
     if var_kw:
         taken = set(names[:n_args]) | set(given)
@@ -42,7 +43,7 @@ async def call_callable(
 ) -> Any:
     extra = context_kwargs(func, len(args), kwargs, context)
     all_kwargs = {**kwargs, **extra} if extra else kwargs
-    if inspect.iscoroutinefunction(func):
+    if _signature(func)[2]:
         return await func(*args, **all_kwargs)
     return await run_sync(functools.partial(func, *args, **all_kwargs))
 
