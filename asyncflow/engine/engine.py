@@ -238,7 +238,7 @@ class Engine:
         """Stop starting work; let running task instances finish for up to `drain_timeout`
         seconds, then cancel the rest (recorded as failed attempts, reason `shutdown`)."""
         scheduler = self._scheduler
-        if scheduler is None or self._tg is None:
+        if scheduler is None or self._tg is None or scheduler.crashed is not None:
             return
         await self._in_loop(lambda now: setattr(scheduler, "draining", True))
         with anyio.move_on_after(drain_timeout):
