@@ -70,10 +70,10 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     T.UP_FOR_RESCHEDULE: frozenset({T.SCHEDULED, T.NONE, T.FAILED, T.SUCCESS, T.SKIPPED}),
     T.DEFERRED: frozenset({T.SCHEDULED, T.NONE, T.FAILED, T.SUCCESS}),
     # finished states only move when cleared (-> none) or marked by hand
-    T.SUCCESS: frozenset({T.NONE, T.FAILED}),
-    T.FAILED: frozenset({T.NONE, T.SUCCESS}),
+    T.SUCCESS: frozenset({T.NONE, T.FAILED, T.SKIPPED}),
+    T.FAILED: frozenset({T.NONE, T.SUCCESS, T.SKIPPED}),
     T.SKIPPED: frozenset({T.NONE, T.SUCCESS, T.FAILED}),
-    T.UPSTREAM_FAILED: frozenset({T.NONE, T.SUCCESS, T.FAILED}),
+    T.UPSTREAM_FAILED: frozenset({T.NONE, T.SUCCESS, T.FAILED, T.SKIPPED}),
     T.REMOVED: frozenset({T.NONE}),
 }
 

@@ -315,7 +315,8 @@ class Engine:
             live_dag.paused = is_paused
             if write:
                 scheduler.burst.dag_rows.append((dag_id, is_paused, None, None))
-            if not is_paused:
+            if not is_paused:  # resume from now: catchup=False skips what the pause missed
+                live_dag.next_info = self._schedules.next_info(live_dag, self.clock.now())
                 self._schedules.due.add(dag_id)
 
     # -- the API --------------------------------------------------------------------------------

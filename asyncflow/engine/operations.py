@@ -100,6 +100,13 @@ def mark(
         ti.end_date = ti.end_date or now
         ti.next_try_at = None
         marked.append(task_id)
+    if state is not TaskState.FAILED and marked:
+        # as Airflow: what failed below a task now marked done gets its chance to run
+        below = relatives(run.dag, marked, downstream=True, upstream=False) - set(marked)
+        failed_below = {t for t in below if run.tis[t].state in FAILED_STATES}
+        if failed_below:
+            clear(scheduler, run, failed_below, only_failed=True, now=now)
+            return marked
     reopen(scheduler, run, now)
     return marked
 
@@ -122,6 +129,15 @@ def reopen(scheduler: Scheduler, run: LiveRun, now: datetime) -> None:
         final = DagRunState.FAILED if failed else DagRunState.SUCCESS
         if final is not state:
             scheduler.set_run_state(run, final, now, end_date=now)
+        live_dag = scheduler.dags.get(run.dag_id)
+        if live_dag is not None and live_dag.has_past_deps:
+            last = live_dag.last_finished
+            if last is None or last[0] <= run.record.logical_date:
+                live_dag.last_finished = (
+                    run.record.logical_date,
+                    {t: i.state for t, i in run.tis.items()},
+                )
+            scheduler.unblock(("past", run.dag_id))
 
         def forget() -> None:
             if scheduler.runs.get(key) is run and run.record.state in RUN_FINISHED:

@@ -72,6 +72,8 @@ def decide(rule: TR, up: UpstreamCounts, total: int) -> TaskState | None:
     if rule is TR.ALL_DONE:
         return SCHEDULED if all_done else None
     if rule is TR.ALL_DONE_MIN_ONE_SUCCESS:
+        if skipped:
+            return SKIPPED
         if not all_done:
             return None
         return SCHEDULED if success else UPSTREAM_FAILED
@@ -90,7 +92,7 @@ def decide(rule: TR, up: UpstreamCounts, total: int) -> TaskState | None:
             return SCHEDULED
         return SKIPPED if all_done else None
     if rule is TR.ONE_DONE:
-        if success or failed:
+        if success or up.failed:  # upstream_failed does not count as done work
             return SCHEDULED
         return SKIPPED if all_done else None
     if rule is TR.NONE_FAILED:

@@ -356,7 +356,7 @@ class Scheduler:
                 live_dag.last_finished = (
                     run.record.logical_date, {t: i.state for t, i in run.tis.items()},
                 )  # fmt: skip
-            self._unblock(("past", run.dag_id))
+            self.unblock(("past", run.dag_id))
         callbacks = run.dag.on_failure_callback if failed else run.dag.on_success_callback
         if callbacks is not None:
             context = self._context_of(run)
@@ -499,7 +499,7 @@ class Scheduler:
             for event in idle:
                 event.set()
         if sign < 0 and self._blocked and live_dag.has_past_deps:
-            self._unblock(("past", live_dag.dag.dag_id))
+            self.unblock(("past", live_dag.dag.dag_id))
         if sign < 0 and self._blocked:
             for key in (("dag", live_dag.dag.dag_id), ("pool", task.pool),
                         ("task", live_dag.dag.dag_id, task.task_id)):  # fmt: skip
@@ -514,7 +514,7 @@ class Scheduler:
             self._idle.append(idle)
             await idle.wait()
 
-    def _unblock(self, key: Hashable) -> None:
+    def unblock(self, key: Hashable) -> None:
         """Everything waiting on `key` goes back to the ready queue to be checked again."""
         for item in self._blocked.pop(key, []):
             heapq.heappush(self._ready, item)

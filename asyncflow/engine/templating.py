@@ -1,15 +1,19 @@
 """Jinja rendering of an operator's `template_fields` against the task's context.
 
 Fields listed in `template_shell_fields` (BashOperator's `bash_command`) are rendered for a
-shell: the value of every `{{ ... }}` is passed through `shlex.quote`, so data from a run's
-`conf` or `params` stays data. `{{ value | shell_raw }}` opts out for trusted values.
+shell, and there no rendered value ever becomes shell text: each `{{ ... }}` value is put in an
+environment variable of the subprocess (`ASYNCFLOW_TPL_<n>`), and the command refers to it with
+the quoting its place calls for: `"${ASYNCFLOW_TPL_0}"` outside quotes, `${ASYNCFLOW_TPL_0}`
+inside double quotes, `'"${ASYNCFLOW_TPL_0}"'` inside single quotes. A shell expands a variable
+once and never re-reads its value as syntax, so a run's `conf` or `params` stays data wherever
+the template puts it. `{{ value | shell_raw }}` pastes a trusted value as shell text.
 jinja2 is imported on first use: a DAG without templates never pays for it.
 """
 
 from __future__ import annotations
 
 import copy
-import shlex
+import re
 from typing import TYPE_CHECKING, Any
 
 from asyncflow.exceptions import AsyncflowError
@@ -22,15 +26,73 @@ if TYPE_CHECKING:
 
 
 class RawShell(str):
-    """A string that `shell_raw` marked as safe to paste into a shell command unquoted."""
+    """A string that `shell_raw` marked as safe to paste into a shell command as it is."""
 
     __slots__ = ()
 
 
-def _shell_finalize(value: Any) -> str:
-    if isinstance(value, RawShell):
-        return str(value)
-    return shlex.quote(str(value))
+TEMPLATE_VAR = "ASYNCFLOW_TPL_"
+_EXPRESSION = re.compile(r"\{\{(-?)(.*?)(-?)\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_REFERENCE = {
+    "bare": '"${{{}}}"',
+    "double": "${{{}}}",
+    "single": "'\"${{{}}}\"'",
+}
+
+
+def _quote_state(text: str, state: str) -> str:
+    """The shell quoting state after `text`, starting in `state` (bare, single, double)."""
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if state == "single":
+            if char == "'":
+                state = "bare"
+        elif char == "\\":
+            i += 1
+        elif state == "double":
+            if char == '"':
+                state = "bare"
+        elif char == "'":
+            state = "single"
+        elif char == '"':
+            state = "double"
+        i += 1
+    return state
+
+
+def shell_template(source: str) -> str:
+    """Rewrite each `{{ expr }}` of a shell template to pass through the filter for its
+    quoting context (the literal text around it decides the context)."""
+    out: list[str] = []
+    state, last = "bare", 0
+    for match in _EXPRESSION.finditer(source):
+        literal = source[last : match.start()]
+        state = _quote_state(literal, state)
+        out.append(literal)
+        if match.group(2) is None:  # {% ... %} or {# ... #}: left as it is
+            out.append(match.group(0))
+        else:
+            left, expr, right = match.group(1), match.group(2), match.group(3)
+            out.append(f"{{{{{left} ({expr}) | __shell_{state} {right}}}}}")
+        last = match.end()
+    out.append(source[last:])
+    return "".join(out)
+
+
+def _shell_filter(kind: str) -> Any:
+    import jinja2
+
+    @jinja2.pass_context
+    def to_reference(context: Any, value: Any) -> str:
+        if isinstance(value, RawShell):
+            return str(value)
+        variables: dict[str, str] = context["__shell_env"]
+        name = f"{TEMPLATE_VAR}{len(variables)}"
+        variables[name] = "" if value is None else str(value)
+        return _REFERENCE[kind].format(name)
+
+    return to_reference
 
 
 _environments: dict[tuple[int, bool], jinja2.Environment] = {}
@@ -49,11 +111,13 @@ def _environment(dag: DAG | None, shell: bool) -> jinja2.Environment:
         env = jinja2.Environment(
             undefined=jinja2.StrictUndefined,
             loader=loader,
-            finalize=_shell_finalize if shell else None,
             keep_trailing_newline=True,
             cache_size=0,
         )
         env.filters["shell_raw"] = RawShell
+        if shell:
+            for kind in _REFERENCE:
+                env.filters[f"__shell_{kind}"] = _shell_filter(kind)
         if custom and dag is not None:
             env.filters.update(dag.user_defined_filters)
         _environments[key] = env
@@ -79,7 +143,8 @@ def render(value: Any, context: Context, env: jinja2.Environment, key: int, shel
         if template is None:
             if len(_templates) > 4096:
                 _templates.clear()
-            template = _templates[tkey] = env.from_string(value)
+            source = shell_template(value) if shell else value
+            template = _templates[tkey] = env.from_string(source)
         return template.render(context)
     if isinstance(value, list | tuple | set):
         return type(value)(render(v, context, env, key, shell) for v in value)
@@ -99,15 +164,19 @@ def render_task(task: BaseOperator, context: Context) -> BaseOperator:
     import jinja2
 
     clone = copy.copy(task)
+    shell_env: dict[str, str] = {}
     for name in fields:
         shell = name in task.template_shell_fields
         env = _environment(task.dag, shell)
         try:
-            rendered = render(getattr(task, name), context, env, id(env), shell)
+            scope = {**context, "__shell_env": shell_env} if shell else context
+            rendered = render(getattr(task, name), scope, env, id(env), shell)
         except jinja2.TemplateError as exc:
             raise AsyncflowError(
                 f"task {task.task_id!r}: cannot render template field {name!r}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
         setattr(clone, name, rendered)
+    if shell_env:
+        clone.template_env = shell_env  # type: ignore[attr-defined]
     return clone

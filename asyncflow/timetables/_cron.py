@@ -75,7 +75,8 @@ def parse_cron(expression: str, *, allow_seconds: bool = False) -> str:
         raise InvalidScheduleError(
             f"cron {expression!r} has {fields} fields: croniter reads a 6th field as seconds, "
             "placed last (so '0 0 * * * *' fires every second of 00:00), and a 7th as the "
-            "year; write 5 fields, or pass allow_seconds=True if you mean seconds"
+            "year; write 5 fields, or pass allow_seconds_in_cron=True to the DAG "
+            "(allow_seconds=True to a timetable) if you mean seconds"
         )
     if fields not in (5, 6, 7) or not croniter.is_valid(text):
         raise InvalidScheduleError(
