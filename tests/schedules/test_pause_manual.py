@@ -74,8 +74,6 @@ async def test_unpause_resumes_and_catches_up() -> None:
     assert [r.logical_date for r in made] == [utc(2024, 1, 1, h) for h in range(5)]
 
 
-    "latest one ([04:00, 05:00)): two runs instead of one (dagruns.Schedules._create_due)",
-)
 async def test_unpause_without_catchup_runs_only_the_latest_interval() -> None:
     clock = FakeClock(utc(2024, 1, 1, 1, 30))
     async with make_engine([hourly(catchup=False)], clock) as engine:
