@@ -476,7 +476,13 @@ class Scheduler:
             for key in [k for k in run.xcoms if k[0] == ti.task_id]:
                 del run.xcoms[key]
         rti = RuntimeTaskInstance(ti.task, run.record, ti.try_number, ti.max_tries, run.xcoms, now)
-        self.burst.starts.append((ti, task_context(self._context_of(run), ti.task, rti), rti))
+        self.burst.starts.append((ti, task_context(self._base_context(run), ti.task, rti), rti))
+
+    def _base_context(self, run: LiveRun) -> dict[str, Any]:
+        """The run's shared context (not a copy: task_context copies it)."""
+        if run.base_context is None or run.base_context["dag_run"] is not run.record:
+            run.base_context = run_context(run.dag, run.record)
+        return run.base_context
 
     def _context_of(self, run: LiveRun) -> dict[str, Any]:
         if run.base_context is None or run.base_context["dag_run"] is not run.record:

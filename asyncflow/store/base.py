@@ -35,8 +35,20 @@ RunRow = tuple[str, str | None, str | None, str, str, str, str, str, str, str, s
 XComRow = tuple[str, str, str, int, str, str]  # dag_id, run_id, task_id, map_index, key, json
 
 
+_last_iso: tuple[datetime | None, str | None] = (None, None)
+
+
 def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat(timespec="microseconds")
+    """ISO text of an aware datetime. The last answer is kept: a burst stamps many rows with
+    the same `now`, and isoformat() is a visible cost at 10,000 rows a burst."""
+    global _last_iso
+    if value is None:
+        return None
+    if value is _last_iso[0]:
+        return _last_iso[1]
+    text = value.isoformat(timespec="microseconds")
+    _last_iso = (value, text)
+    return text
 
 
 def parse(value: str | None) -> datetime | None:
