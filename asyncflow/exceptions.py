@@ -140,7 +140,8 @@ class ParamValidationError(AsyncflowError, ValueError):
 
 class InvalidStateTransition(AsyncflowError, RuntimeError):
     def __init__(self, kind: str, key: str, old: str, new: str) -> None:
-        super().__init__(f"{kind} {key}: transition {old!r} -> {new!r} is not allowed")
+        # str(): a StrEnum's repr is `<TaskState.NONE: 'none'>`; the message shows the value
+        super().__init__(f"{kind} {key}: transition {str(old)!r} -> {str(new)!r} is not allowed")
 
 
 class ConfigError(AsyncflowError, ValueError):

@@ -87,6 +87,7 @@ class Engine:
         self._scheduler: Scheduler | None = None
         self._schedules: Schedules | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+        self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
@@ -103,6 +104,11 @@ class Engine:
         try:
             await self.stop()
         finally:
+            self._closed = True
+            if self._scheduler is not None:  # whoever still waits on a run is told
+                for run in self._scheduler.runs.values():
+                    for waiter in run.waiters:
+                        waiter.set()
             if self._tg is not None:
                 self._tg.cancel_scope.cancel()
                 await self._tg.__aexit__(None, None, None)
@@ -422,6 +428,11 @@ class Engine:
             while True:
                 if scheduler.crashed is not None:
                     raise RuntimeError("the scheduler has stopped") from scheduler.crashed
+                if self._closed:
+                    raise RuntimeError(
+                        f"the engine stopped before run {run_id!r} of DAG {dag_id!r} finished; "
+                        "it resumes when an engine opens this database again"
+                    )
                 live = scheduler.runs.get(key)
                 if live is not None:
                     waiter = anyio.Event()

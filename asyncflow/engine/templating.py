@@ -16,6 +16,7 @@ import copy
 import re
 from typing import TYPE_CHECKING, Any
 
+from asyncflow.engine.shellquote import ShellScanner
 from asyncflow.exceptions import AsyncflowError
 
 if TYPE_CHECKING:
@@ -36,48 +37,46 @@ _EXPRESSION = re.compile(r"\{\{(-?)(.*?)(-?)\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL
 _REFERENCE = {
     "bare": '"${{{}}}"',
     "double": "${{{}}}",
+    "heredoc": "${{{}}}",
     "single": "'\"${{{}}}\"'",
 }
 
 
-def _quote_state(text: str, state: str) -> str:
-    """The shell quoting state after `text`, starting in `state` (bare, single, double)."""
-    i, n = 0, len(text)
-    while i < n:
-        char = text[i]
-        if state == "single":
-            if char == "'":
-                state = "bare"
-        elif char == "\\":
-            i += 1
-        elif state == "double":
-            if char == '"':
-                state = "bare"
-        elif char == "'":
-            state = "single"
-        elif char == '"':
-            state = "double"
-        i += 1
-    return state
-
-
 def shell_template(source: str) -> str:
-    """Rewrite each `{{ expr }}` of a shell template to pass through the filter for its
-    quoting context (the literal text around it decides the context)."""
+    """Rewrite each `{{ expr }}` of a shell template to pass through the filter for its place
+    in the shell syntax (the literal text around it decides; see shellquote)."""
     out: list[str] = []
-    state, last = "bare", 0
+    scanner, last = ShellScanner(), 0
     for match in _EXPRESSION.finditer(source):
         literal = source[last : match.start()]
-        state = _quote_state(literal, state)
+        scanner.feed(literal)
         out.append(literal)
         if match.group(2) is None:  # {% ... %} or {# ... #}: left as it is
             out.append(match.group(0))
         else:
             left, expr, right = match.group(1), match.group(2), match.group(3)
-            out.append(f"{{{{{left} ({expr}) | __shell_{state} {right}}}}}")
+            place = scanner.place
+            if place == "heredoc_raw":
+                delimiter = scanner.heredoc_delimiter or ""
+                out.append(f"{{{{{left} ({expr}) | __shell_heredoc_raw({delimiter!r}) {right}}}}}")
+            else:
+                out.append(f"{{{{{left} ({expr}) | __shell_{place} {right}}}}}")
+            scanner.value_inside()
         last = match.end()
     out.append(source[last:])
     return "".join(out)
+
+
+def _heredoc_raw(value: Any, delimiter: str) -> str:
+    """Inside a quoted here-document nothing is expanded: the value is pasted as text, unless
+    it holds the delimiter on a line of its own, which would end the document early."""
+    text = "" if value is None else str(value)
+    if any(line.strip("\t") == delimiter for line in text.splitlines()):
+        raise ValueError(
+            f"a template value contains the here-document delimiter {delimiter!r} on a line "
+            "of its own: it would end the document early; use an unquoted delimiter"
+        )
+    return text
 
 
 def _shell_filter(kind: str) -> Any:
@@ -118,6 +117,7 @@ def _environment(dag: DAG | None, shell: bool) -> jinja2.Environment:
         if shell:
             for kind in _REFERENCE:
                 env.filters[f"__shell_{kind}"] = _shell_filter(kind)
+            env.filters["__shell_heredoc_raw"] = _heredoc_raw
         if custom and dag is not None:
             env.filters.update(dag.user_defined_filters)
         _environments[key] = env

@@ -129,12 +129,13 @@ class BaseOperator:
         email_on_retry: bool = False,
         **kwargs: Any,
     ) -> None:
+        owner_dag = dag or current_dag() or _NoDag
+        where = {"dag_id": owner_dag.dag_id, "fileloc": owner_dag.fileloc, "task_id": task_id}
         if kwargs:
             raise DagDefinitionError(
                 f"{type(self).__name__} got unknown arguments {sorted(kwargs)}: "
                 "check their spelling against the operator's signature",
-                dag_id=(dag or current_dag() or _NoDag).dag_id,
-                task_id=task_id,
+                **where,
             )
         if not isinstance(task_id, str) or not task_id:
             raise DagDefinitionError(f"task_id must be a non-empty string, got {task_id!r}")
@@ -151,16 +152,17 @@ class BaseOperator:
             self.trigger_rule = TriggerRule(trigger_rule)
         except ValueError:
             raise InvalidTriggerRuleError(
-                f"trigger_rule {trigger_rule!r} is not one of {[r.value for r in TriggerRule]}",
-                dag_id=(dag or current_dag() or _NoDag).dag_id,
-                task_id=task_id,
+                f"trigger_rule {trigger_rule!r} is unknown: use one of "
+                f"{[r.value for r in TriggerRule]}",
+                **where,
             ) from None
         try:
             self.weight_rule = WeightRule(weight_rule)
         except ValueError:
             raise DagDefinitionError(
-                f"weight_rule {weight_rule!r} is not one of {[r.value for r in WeightRule]}",
-                task_id=task_id,
+                f"weight_rule {weight_rule!r} is unknown: use one of "
+                f"{[r.value for r in WeightRule]}",
+                **where,
             ) from None
         self.depends_on_past = depends_on_past or wait_for_downstream
         self.wait_for_downstream = wait_for_downstream
@@ -294,6 +296,7 @@ class BaseOperator:
 
 class _NoDag:
     dag_id: str | None = None
+    fileloc: str | None = None
 
 
 def _delta(value: timedelta | float) -> timedelta:

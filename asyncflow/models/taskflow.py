@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, overload
 
@@ -115,6 +116,19 @@ class DecoratedBashOperator(_TaskFlowMixin, PythonOperator):
         )
 
 
+def infer_multiple_outputs(function: Callable[..., Any]) -> bool:
+    """Airflow's rule: a function annotated to return a mapping (`-> dict[str, int]`) pushes
+    each key as its own XCom, unless `multiple_outputs=` says otherwise."""
+    if "return" not in getattr(function, "__annotations__", {}):
+        return False
+    try:
+        return_type = typing.get_type_hints(function).get("return")
+    except Exception:  # an annotation that does not resolve (a local name): do not guess
+        return False
+    origin = typing.get_origin(return_type) or return_type
+    return isinstance(origin, type) and issubclass(origin, Mapping)
+
+
 class TaskDecorator(Generic[F]):
     """What `@task` returns: call it inside a DAG to add a task; `.override()` for variants."""
 
@@ -124,6 +138,8 @@ class TaskDecorator(Generic[F]):
         self.function = function
         self.operator_class = operator_class
         self.kwargs = dict(kwargs)
+        if "multiple_outputs" not in self.kwargs and operator_class is DecoratedPythonOperator:
+            self.kwargs["multiple_outputs"] = infer_multiple_outputs(function)
         functools.update_wrapper(self, function)
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:

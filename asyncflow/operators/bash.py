@@ -36,6 +36,11 @@ def child_environment(env: Mapping[str, str] | None, append_env: bool) -> dict[s
         base = dict(env)
     for name in _PRIVATE_ENV:
         base.pop(name, None)
+    # The daemon's marker (asyncflow.service.strays): finds this process again if the daemon
+    # dies without ending it, also when the task passes its own env=.
+    marker = os.environ.get("ASYNCFLOW_ENGINE_DATABASE")
+    if marker:
+        base["ASYNCFLOW_ENGINE_DATABASE"] = marker
     return base
 
 
@@ -80,10 +85,13 @@ class BashOperator(BaseOperator):
         self.cwd = cwd
         self.termination_grace = termination_grace
 
+    #: values of `{{ ... }}` in bash_command, handed to the shell as variables (see templating)
+    template_env: Mapping[str, str] = {}
+
     async def execute(self, context: Context) -> Any:
         return await run_bash(
             self.bash_command,
-            env=child_environment(self.env, self.append_env),
+            env={**child_environment(self.env, self.append_env), **self.template_env},
             cwd=self.cwd,
             encoding=self.output_encoding,
             skip_on_exit_code=self.skip_on_exit_code,

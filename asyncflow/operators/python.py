@@ -18,23 +18,28 @@ from asyncflow.threads import run_sync
 
 
 @functools.lru_cache(maxsize=4096)
-def _signature(func: Callable[..., Any]) -> tuple[bool, tuple[str, ...], bool]:
-    """(takes **kwargs, named parameters, is a coroutine function), once per callable."""
+def _signature(
+    func: Callable[..., Any],
+) -> tuple[bool, tuple[str, ...], tuple[str, ...], bool]:
+    """(takes **kwargs, positional-or-keyword names, keyword-only names, is a coroutine
+    function), once per callable."""
     params = inspect.signature(func).parameters.values()
     var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
-    names = tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
-    return var_kw, names, inspect.iscoroutinefunction(func)
+    positional = tuple(p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)
+    keyword_only = tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+    return var_kw, positional, keyword_only, inspect.iscoroutinefunction(func)
 
 
 def context_kwargs(
     func: Callable[..., Any], n_args: int, given: Mapping[str, Any], context: Context
 ) -> dict[str, Any]:
-    """The context entries `func` asks for, beyond what its arguments already fill."""
-    var_kw, names, _ = _signature(func)
-    open_names = names[n_args:]
+    """The context entries `func` asks for, beyond what its arguments already fill.
+    Positional arguments fill positional parameters only, never keyword-only ones."""
+    var_kw, positional, keyword_only, _ = _signature(func)
     if var_kw:
-        taken = set(names[:n_args]) | set(given)
+        taken = set(positional[:n_args]) | set(given)
         return {k: v for k, v in context.items() if k not in taken}
+    open_names = (*positional[n_args:], *keyword_only)
     return {n: context[n] for n in open_names if n in context and n not in given}
 
 
@@ -43,7 +48,7 @@ async def call_callable(
 ) -> Any:
     extra = context_kwargs(func, len(args), kwargs, context)
     all_kwargs = {**kwargs, **extra} if extra else kwargs
-    if _signature(func)[2]:
+    if _signature(func)[3]:
         return await func(*args, **all_kwargs)
     return await run_sync(functools.partial(func, *args, **all_kwargs))
 

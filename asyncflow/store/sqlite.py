@@ -88,6 +88,9 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             await self.close()
             raise StoreError(f"cannot open database {self.database}: {exc}") from exc
+        except BaseException:
+            await self.close()  # never leave aiosqlite's (non-daemon) thread behind
+            raise
 
     def _setup(self, db: sqlite3.Connection) -> None:
         if not self.in_memory:

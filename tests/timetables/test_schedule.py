@@ -144,7 +144,7 @@ def test_timetable_class_instead_of_instance() -> None:
         ("@fortnightly", "@once, @hourly, @daily, @weekly, @monthly, @quarterly, @yearly"),
         ("", "not a valid 5-field cron expression or preset"),
         ("0 0 31 2 *", "never fires"),
-        ("0 0 * * * *", "pass allow_seconds=True if you mean seconds"),
+        ("0 0 * * * *", "pass allow_seconds_in_cron=True to the DAG"),
         ("0 0 * * * * 2030", "croniter reads a 6th field as seconds, placed last"),
         (timedelta(0), "not a positive timedelta"),
         (timedelta(hours=-1), "not a positive timedelta"),

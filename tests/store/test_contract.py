@@ -1,0 +1,140 @@
+"""The store contract (`asyncflow.store.base.Store`), run against every backend: one batch is
+one transaction, taken run_ids / logical_dates are reported as conflicts, reads return records."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from asyncflow import DagRun, DagRunState, DagRunType, TaskState
+from asyncflow.exceptions import StoreError
+from asyncflow.store.base import NewRun, Store, TIRow, WriteBatch, run_row
+from asyncflow.store.sqlite import SQLiteStore
+
+pytestmark = pytest.mark.anyio
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite-memory", "sqlite-file"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    database = ":memory:" if request.param == "sqlite-memory" else tmp_path / "state.db"
+    backend = SQLiteStore(database)
+    await backend.open()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+def dag_run(run_id: str, logical_date: datetime, **changes: object) -> DagRun:
+    fields: dict[str, object] = {
+        "dag_id": "d",
+        "run_id": run_id,
+        "logical_date": logical_date,
+        "data_interval_start": logical_date,
+        "data_interval_end": logical_date + timedelta(days=1),
+        "run_type": DagRunType.SCHEDULED,
+        "state": DagRunState.QUEUED,
+        "conf": {"k": run_id},
+        "queued_at": logical_date,
+    }
+    fields.update(changes)
+    return DagRun(**fields)  # type: ignore[arg-type]
+
+
+def ti_row(run_id: str, task_id: str, state: TaskState = TaskState.NONE, tries: int = 0) -> TIRow:
+    return (state.value, tries, 1, None, None, None, None, None, "d", run_id, task_id, -1)
+
+
+def new_run(run: DagRun, *task_ids: str) -> NewRun:
+    return NewRun(run_row(run), [ti_row(run.run_id, t) for t in task_ids])
+
+
+async def test_a_new_run_and_its_task_instances_read_back(store: Store) -> None:
+    run = dag_run("r1", T0)
+    result = await store.write(WriteBatch(new_runs=[new_run(run, "a", "b")]))
+    assert result.conflicts == []
+    assert await store.get_dag_run("d", "r1") == run
+    assert await store.find_dag_run("d", T0) == run
+    tis = await store.get_task_instances("d", "r1")
+    assert [(ti.task_id, ti.state, ti.try_number, ti.max_tries) for ti in tis] == [
+        ("a", "none", 0, 1),
+        ("b", "none", 0, 1),
+    ]
+    assert await store.get_dag_run("d", "nope") is None
+
+
+async def test_a_taken_run_id_or_logical_date_is_a_conflict_and_writes_nothing(
+    store: Store,
+) -> None:
+    await store.write(WriteBatch(new_runs=[new_run(dag_run("r1", T0), "a")]))
+    same_id = dag_run("r1", T0 + timedelta(days=5))
+    same_date = dag_run("r2", T0)
+    fresh = dag_run("r3", T0 + timedelta(days=1))
+    result = await store.write(
+        WriteBatch(new_runs=[new_run(same_id, "x"), new_run(same_date, "y"), new_run(fresh, "z")])
+    )
+    assert sorted(result.conflicts) == [("d", "r1"), ("d", "r2")]
+    assert (await store.get_dag_run("d", "r1")) == dag_run("r1", T0)
+    assert await store.get_dag_run("d", "r2") is None
+    assert [ti.task_id for ti in await store.get_task_instances("d", "r1")] == ["a"]
+    assert [ti.task_id for ti in await store.get_task_instances("d", "r3")] == ["z"]
+
+
+async def test_updates_xcoms_and_clears(store: Store) -> None:
+    run = dag_run("r1", T0)
+    await store.write(WriteBatch(new_runs=[new_run(run, "a")]))
+    done = run_row(dag_run("r1", T0, state=DagRunState.SUCCESS, start_date=T0, end_date=T0))
+    await store.write(
+        WriteBatch(
+            run_updates=[done[:6]],  # type: ignore[list-item]
+            ti_updates=[ti_row("r1", "a", TaskState.SUCCESS, tries=1)],
+            xcoms=[("d", "r1", "a", -1, "return_value", "[1, 2]")],
+        )
+    )
+    assert (await store.get_dag_run("d", "r1")).state == "success"  # type: ignore[union-attr]
+    (ti,) = await store.get_task_instances("d", "r1")
+    assert (ti.state, ti.try_number) == ("success", 1)
+    assert await store.get_xcom("d", "r1", "a", "return_value") == "[1, 2]"
+    assert await store.get_run_xcoms("d", "r1") == [("d", "r1", "a", -1, "return_value", "[1, 2]")]
+    await store.write(WriteBatch(xcom_clears=[("d", "r1", "a")]))
+    assert await store.get_xcom("d", "r1", "a", "return_value") is None
+
+
+async def test_runs_newest_first_filtered_by_state_and_the_latest_scheduled(store: Store) -> None:
+    runs = [
+        dag_run("old", T0),
+        dag_run("mid", T0 + timedelta(days=1), state=DagRunState.RUNNING),
+        dag_run("new", T0 + timedelta(days=2), run_type=DagRunType.MANUAL),
+    ]
+    await store.write(WriteBatch(new_runs=[new_run(r) for r in runs]))
+    assert [r.run_id for r in await store.get_dag_runs("d")] == ["new", "mid", "old"]
+    assert [r.run_id for r in await store.get_dag_runs("d", limit=1)] == ["new"]
+    running = await store.get_dag_runs(states=[DagRunState.RUNNING])
+    assert [r.run_id for r in running] == ["mid"]
+    latest = await store.latest_automated_run("d")
+    assert latest is not None and latest.run_id == "mid"  # manual runs do not count
+
+
+async def test_pools_and_pause_flags(store: Store) -> None:
+    await store.set_pool("db", 3)
+    await store.set_pool("db", 4)
+    await store.set_pool("gone", 1)
+    await store.set_pool("gone", None)
+    assert await store.get_pools() == {"db": 4}
+    await store.write(WriteBatch(dags=[("d", None, "/dags/d.py", T0.isoformat())]))
+    assert await store.get_paused() == {"d": False}
+    await store.write(WriteBatch(dags=[("d", True, None, None)]))
+    await store.write(WriteBatch(dags=[("d", None, "/dags/d.py", T0.isoformat())]))
+    assert await store.get_paused() == {"d": True}  # None keeps the flag
+
+
+async def test_a_closed_store_raises_store_error() -> None:
+    closed = SQLiteStore(":memory:")
+    with pytest.raises(StoreError, match="not open"):
+        await closed.get_dag_runs()
+    assert issubclass(StoreError, OSError)
