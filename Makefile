@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/asyncflow serve --dags-folder dags --database .asyncflow/asyncflow.db
+	$(BIN)/asyncflow serve --config dags/asyncflow.toml --dags-folder dags --database .asyncflow/asyncflow.db
 
 test: $(STAMP) lint typecheck unit
 

@@ -1,0 +1,313 @@
+"""`asyncflow dags ...`: list, list-import-errors, trigger, test, pause, unpause,
+next-execution, backfill, list-runs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from asyncflow.cli.context import Cli
+from asyncflow.cli.output import EXIT_USAGE, CommandError
+
+if TYPE_CHECKING:
+    from asyncflow.models.dag import DAG
+    from asyncflow.records import DagRun
+    from asyncflow.store.sqlite import SQLiteStore
+
+RUN_COLUMNS = ("dag_id", "run_id", "state", "run_type", "logical_date", "start_date",
+               "end_date")  # fmt: skip
+
+
+def run_dict(run: DagRun) -> dict[str, Any]:
+    return {
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+        "state": run.state,
+        "run_type": run.run_type,
+        "logical_date": run.logical_date,
+        "data_interval_start": run.data_interval_start,
+        "data_interval_end": run.data_interval_end,
+        "start_date": run.start_date,
+        "end_date": run.end_date,
+        "conf": run.conf,
+    }
+
+
+def parse_conf(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        conf = json.loads(text)
+    except ValueError as exc:
+        raise CommandError(f"--conf is not valid JSON ({exc}): {text!r}", EXIT_USAGE) from None
+    if not isinstance(conf, dict):
+        raise CommandError(f"--conf must be a JSON object, got {text!r}", EXIT_USAGE)
+    return conf
+
+
+def _warn_import_errors(cli: Cli) -> None:
+    errors = cli.dagbag.import_errors
+    if errors:
+        cli.out.note(
+            f"warning: {len(errors)} DAG files failed to import; see "
+            "`asyncflow dags list-import-errors`"
+        )
+
+
+# -- list, list-import-errors -----------------------------------------------------------------
+
+
+def list_dags(cli: Cli) -> int:
+    bag = cli.dagbag
+    none: dict[str, bool] = {}
+    paused = cli.read_store(lambda store: store.get_paused(), none)
+    folder = cli.settings.dags_folder
+    rows = [
+        {
+            "dag_id": dag.dag_id,
+            "schedule": dag.timetable.summary,
+            "is_paused": paused.get(dag.dag_id, bool(dag.is_paused_upon_creation)),
+            "tasks": len(dag.task_dict),
+            "tags": dag.tags,
+            "fileloc": os.path.relpath(dag.fileloc, folder) if dag.fileloc else None,
+        }
+        for dag in sorted(bag.dags.values(), key=lambda d: d.dag_id)
+    ]
+    columns = ("dag_id", "schedule", "is_paused", "tasks", "tags", "fileloc")
+    cli.out.rows(rows, columns, empty=f"no DAGs in {folder}")
+    _warn_import_errors(cli)
+    return 0
+
+
+def list_import_errors(cli: Cli) -> int:
+    errors = cli.dagbag.import_errors
+    rows = [{"filepath": path, "error": str(error)} for path, error in sorted(errors.items())]
+    cli.out.rows(rows, ("filepath", "error"), empty="no import errors")
+    return 1 if rows else 0
+
+
+# -- trigger ------------------------------------------------------------------------------------
+
+
+def trigger(cli: Cli) -> int:
+    from asyncflow.engine.dagruns import manual_run
+    from asyncflow.exceptions import DagRunAlreadyExists
+    from asyncflow.store.base import NewRun, WriteBatch, run_row
+
+    args = cli.args
+    dag = cli.get_dag(args.dag_id)
+    conf = parse_conf(args.conf)
+    logical = cli.parse_date(args.logical_date) if args.logical_date else None
+    record = manual_run(
+        dag, now=datetime.now(UTC), conf=conf, logical_date=logical, run_id=args.run_id
+    )
+
+    async def insert(store: SQLiteStore) -> None:
+        if await store.get_dag_run(dag.dag_id, record.run_id) is not None:
+            raise DagRunAlreadyExists(dag.dag_id, f"run_id {record.run_id!r}")
+        if await store.find_dag_run(dag.dag_id, record.logical_date) is not None:
+            raise DagRunAlreadyExists(dag.dag_id, f"logical_date {record.logical_date.isoformat()}")
+        # Queued, without task instances: the daemon adopts it and creates them.
+        result = await store.write(WriteBatch(new_runs=[NewRun(run_row(record), [])]))
+        if result.conflicts:
+            raise DagRunAlreadyExists(dag.dag_id, f"run_id {record.run_id!r} or its logical date")
+
+    cli.with_store(insert)
+    cli.out.record(run_dict(record), ("dag_id", "run_id", "state", "logical_date", "conf"))
+    if not cli.out.json and cli.daemon_pid() is None:
+        cli.out.note(
+            f"note: no daemon is running on {cli.settings.database}: the run starts when "
+            "`asyncflow serve` does"
+        )
+    return 0
+
+
+# -- test ---------------------------------------------------------------------------------------
+
+
+def local_pools(cli: Cli) -> list[Any]:
+    """The pools a daemon would know: the database's (when it exists) and the settings'."""
+    from asyncflow.models.pool import Pool
+
+    pools: dict[str, int] = {}
+    if cli.database_exists():
+        pools.update(cli.with_store(lambda store: store.get_pools()))
+    pools.update(cli.settings.pools)
+    return [Pool(name, slots) for name, slots in pools.items()]
+
+
+def run_in_memory(cli: Cli, dag: DAG, conf: dict[str, Any] | None, logical: datetime | None) -> int:
+    """Run `dag` once on an in-memory engine; print each task's final state."""
+    import anyio
+
+    from asyncflow.engine.engine import Engine
+    from asyncflow.records import TaskInstance
+    from asyncflow.states import DagRunState
+
+    pools = local_pools(cli)
+
+    async def main() -> tuple[DagRun, list[TaskInstance], dict[str, Any]]:
+        async with Engine(
+            dags=[dag],
+            database=":memory:",
+            run_schedules=False,
+            pools=pools,
+            parallelism=cli.settings.parallelism,
+        ) as engine:
+            run = await engine.trigger_dag(dag.dag_id, conf=conf, logical_date=logical)
+            run = await engine.wait_for_run(dag.dag_id, run.run_id)
+            tis = await engine.get_task_instances(dag.dag_id, run.run_id)
+            xcoms = {ti.task_id: await engine.get_xcom(dag.dag_id, run.run_id, ti.task_id)
+                     for ti in tis}  # fmt: skip
+            return run, tis, xcoms
+
+    with contextlib.redirect_stdout(sys.stderr):  # what tasks print; stdout is for results
+        run, tis, xcoms = anyio.run(main, backend_options={"use_uvloop": True})
+    from asyncflow.cli.tasks import in_order
+
+    order = {task_id: i for i, task_id in enumerate(in_order(dag))}
+    rows = [
+        {
+            "task_id": ti.task_id,
+            "state": ti.state,
+            "try_number": ti.try_number,
+            "duration": ti.duration,
+            "return_value": xcoms.get(ti.task_id),
+            "error": ti.error,
+        }
+        for ti in sorted(tis, key=lambda ti: order.get(ti.task_id, len(order)))
+    ]
+    cli.out.rows(rows, ("task_id", "state", "try_number", "duration", "return_value", "error"))
+    if not cli.out.json:
+        cli.out.note(f"run {run.run_id}: {run.state.value}")
+    return 0 if run.state is DagRunState.SUCCESS else 1
+
+
+def test_dag(cli: Cli) -> int:
+    args = cli.args
+    dag = cli.get_dag(args.dag_id)
+    logical = cli.parse_date(args.logical_date) if args.logical_date else None
+    return run_in_memory(cli, dag, parse_conf(args.conf), logical)
+
+
+# -- pause, unpause -----------------------------------------------------------------------------
+
+
+def _set_paused(cli: Cli, is_paused: bool) -> int:
+    from asyncflow.store.base import WriteBatch
+
+    dag_id = cli.args.dag_id
+
+    async def write(store: SQLiteStore) -> None:
+        if dag_id not in await store.get_paused():
+            cli.get_dag(dag_id)  # not known to the database yet: it must be in the folder
+        await store.write(WriteBatch(dags=[(dag_id, is_paused, None, None)]))
+
+    cli.with_store(write)
+    word = "paused" if is_paused else "unpaused"
+    cli.out.text(f"DAG {dag_id} {word}", {"dag_id": dag_id, "is_paused": is_paused})
+    return 0
+
+
+def pause(cli: Cli) -> int:
+    return _set_paused(cli, True)
+
+
+def unpause(cli: Cli) -> int:
+    return _set_paused(cli, False)
+
+
+# -- next-execution -----------------------------------------------------------------------------
+
+
+def next_execution(cli: Cli) -> int:
+    """Airflow's semantics: the logical date of the next scheduled run, from the timetable and
+    the latest scheduled run in the database; None when the DAG will not run on its own."""
+    from asyncflow.timetables import DataInterval, TimeRestriction
+
+    dag = cli.get_dag(cli.args.dag_id)
+
+    async def read(store: SQLiteStore) -> tuple[DagRun | None, bool]:
+        paused = (await store.get_paused()).get(dag.dag_id, bool(dag.is_paused_upon_creation))
+        return await store.latest_automated_run(dag.dag_id), paused
+
+    nothing: tuple[DagRun | None, bool] = (None, bool(dag.is_paused_upon_creation))
+    latest, paused = cli.read_store(read, nothing)
+    last = None if latest is None else DataInterval(
+        latest.data_interval_start, latest.data_interval_end
+    )  # fmt: skip
+    now = datetime.now(UTC)
+    dates: list[datetime] = []
+    timetable = dag.timetable
+    while len(dates) < max(1, cli.args.num_executions) and timetable.can_be_scheduled:
+        info = timetable.next_dagrun_info(
+            last_automated_data_interval=last,
+            restriction=TimeRestriction(dag.start_date, dag.end_date, dag.catchup, now),
+        )
+        if info is None:
+            break
+        dates.append(timetable.logical_date_of(info))
+        last = info.data_interval
+    if paused and not cli.out.json:
+        cli.out.note(f"note: DAG {dag.dag_id} is paused: it creates no scheduled runs until "
+                     "unpaused")  # fmt: skip
+    if cli.out.json:
+        print(json.dumps([d.isoformat() for d in dates] or None))
+    else:
+        print("\n".join(d.isoformat() for d in dates) if dates else "None")
+    return 0
+
+
+# -- backfill -----------------------------------------------------------------------------------
+
+
+def backfill(cli: Cli) -> int:
+    """In-process, on the real database, with the daemon stopped (its lock is held meanwhile).
+
+    The engine creates the runs (run_type `backfill`), runs them and logs each one as it
+    finishes. A live daemon cannot take a backfill over (yet): its `max_active_runs` and
+    reprocessing live in the engine, not in rows of the database."""
+    import anyio
+
+    from asyncflow.engine.engine import Engine
+    from asyncflow.service.daemon import engine_options, own_database
+    from asyncflow.states import DagRunState
+
+    args = cli.args
+    dag = cli.get_dag(args.dag_id)
+    start, end = cli.parse_date(args.start_date), cli.parse_date(args.end_date)
+    if end < start:
+        raise CommandError(f"--end-date {args.end_date} is before --start-date", EXIT_USAGE)
+    options = engine_options(cli.settings)
+    del options["dags_folder"]
+    options["pools"] = local_pools(cli)
+
+    async def run() -> list[DagRun]:
+        async with Engine(dags=[dag], run_schedules=False, **options) as engine:
+            return await engine.backfill(
+                dag.dag_id, start, end, reprocess=args.reprocess,
+                max_active_runs=args.max_active_runs,
+            )  # fmt: skip
+
+    with cli.exclusive(f"backfill of {dag.dag_id}"):
+        own_database(cli.settings.database)
+        with contextlib.redirect_stdout(sys.stderr):
+            runs = anyio.run(run, backend_options={"use_uvloop": True})
+    runs.sort(key=lambda r: r.logical_date)
+    cli.out.rows(
+        [run_dict(r) for r in runs], RUN_COLUMNS, empty="no intervals to run in that range"
+    )
+    return 0 if all(r.state is DagRunState.SUCCESS for r in runs) else 1
+
+
+# -- list-runs ----------------------------------------------------------------------------------
+
+
+def list_runs(cli: Cli) -> int:
+    from asyncflow.cli.runs import print_runs
+
+    return print_runs(cli, cli.args.dag_id)

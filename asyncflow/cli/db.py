@@ -1,0 +1,86 @@
+"""`asyncflow db migrate | check` and `asyncflow pools list | set | delete`."""
+
+from __future__ import annotations
+
+from asyncflow.cli.context import Cli
+from asyncflow.cli.output import EXIT_USAGE, CommandError
+
+
+def migrate(cli: Cli) -> int:
+    from asyncflow.store import migrations
+
+    # Opening the store applies the missing migration steps, each in its own transaction.
+    version = cli.with_store(lambda store: store.schema_version())
+    cli.out.text(
+        f"database {cli.settings.database} is at schema version {version}",
+        {"database": cli.settings.database, "schema_version": version,
+         "latest": migrations.LATEST},
+    )  # fmt: skip
+    return 0
+
+
+def check(cli: Cli) -> int:
+    from asyncflow.store import migrations
+    from asyncflow.store.sqlite import SQLiteStore
+
+    async def inspect(store: SQLiteStore) -> tuple[str, int]:
+        return await store.integrity_check(), await store.schema_version()
+
+    if not cli.database_exists():
+        raise CommandError(
+            f"no database at {cli.settings.database}: start `asyncflow serve` or run "
+            "`asyncflow db migrate` to create it"
+        )
+    integrity, version = cli.with_store(inspect)
+    ok = integrity == "ok" and version == migrations.LATEST
+    row = {
+        "database": cli.settings.database,
+        "integrity": integrity,
+        "schema_version": version,
+        "latest": migrations.LATEST,
+        "daemon_pid": cli.daemon_pid(),
+        "ok": ok,
+    }
+    cli.out.record(row, list(row))
+    return 0 if ok else 1
+
+
+def list_pools(cli: Cli) -> int:
+    none: dict[str, int] = {}
+    pools = cli.read_store(lambda store: store.get_pools(), none)
+    rows = [{"pool": name, "slots": slots} for name, slots in sorted(pools.items())]
+    cli.out.rows(rows, ("pool", "slots"), empty="no pools")
+    return 0
+
+
+def set_pool(cli: Cli) -> int:
+    from asyncflow.models.pool import Pool
+
+    name, slots = cli.args.name, cli.args.slots
+    try:
+        Pool(name, slots)
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    cli.with_store(lambda store: store.set_pool(name, slots))
+    if cli.daemon_pid() is not None and not cli.out.json:
+        cli.out.note("note: a running daemon uses the new size from its next start")
+    cli.out.text(f"pool {name}: {slots} slots", {"pool": name, "slots": slots})
+    return 0
+
+
+def delete_pool(cli: Cli) -> int:
+    from asyncflow.exceptions import PoolNotFound
+
+    name = cli.args.name
+
+    async def delete(store: object) -> None:
+        from asyncflow.store.sqlite import SQLiteStore
+
+        assert isinstance(store, SQLiteStore)
+        if name not in await store.get_pools():
+            raise PoolNotFound(name)
+        await store.set_pool(name, None)
+
+    cli.with_store(delete)
+    cli.out.text(f"pool {name} deleted", {"pool": name, "deleted": True})
+    return 0

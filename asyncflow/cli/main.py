@@ -1,0 +1,358 @@
+"""`asyncflow`: the daemon (`serve`) and Airflow's verbs for DAGs, tasks, runs, pools and the
+database. Run `asyncflow COMMAND --help` for each.
+
+Exit status: 0 done; 1 failed (a `dags test` run that failed, an unknown DAG, an import error
+listed); 2 usage; 69 the database is held by a running daemon and the command needs it to
+itself; 78 a bad setting (file, environment or flag: the message names it).
+
+This module imports only `argparse`: each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+from typing import Any
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 78
+EXIT_INTERRUPTED = 130
+
+#: settings every command takes as flags (see _settings_parent)
+COMMON_SETTINGS = ("dags_folder", "database", "home")
+#: the other settings, which `serve` also takes as flags (asyncflow.service.config.Settings)
+SERVE_SETTINGS = {
+    "logs_folder": "task attempt logs; default <home>/logs",
+    "parallelism": "task instances running at once in the daemon; default 32",
+    "durability": "normal (survives a crash) or full (survives power loss); default normal",
+    "default_timezone": "time zone of DAGs that name none; default UTC",
+    "catchup_by_default": "catchup of DAGs that do not set it; default true",
+    "default_schedule_seconds": "schedule of DAGs that name none; default 86400",
+    "drain_timeout": "seconds running tasks get to finish after SIGTERM; default 60",
+    "dagbag_import_timeout": "seconds a DAG file may take to import; default 30",
+    "dag_dir_list_interval": "seconds between rescans of the DAG folder; default 5",
+    "log_format": "auto (JSON unless on a terminal), json or console; default auto",
+    "log_level": "debug, info, warning or error; default info",
+    "pools": "pools as name=slots pairs, e.g. api=3,db=2; default none",
+    "allow_seconds_in_cron": "accept six/seven-field cron strings; default false",
+}
+
+_SETTINGS_HELP = (
+    "settings: defaults < --config file (or $ASYNCFLOW_CONFIG) < ASYNCFLOW_* environment "
+    "variables < flags"
+)
+
+
+def _settings_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("settings", _SETTINGS_HELP)
+    group.add_argument("--config", metavar="FILE", help="TOML settings file ($ASYNCFLOW_CONFIG)")
+    group.add_argument(
+        "--dags-folder", metavar="PATH", help="folder of DAG files ($ASYNCFLOW_DAGS_FOLDER)"
+    )
+    group.add_argument(
+        "--database",
+        metavar="PATH",
+        help="SQLite database file, default <home>/asyncflow.db ($ASYNCFLOW_DATABASE)",
+    )
+    group.add_argument(
+        "--home",
+        metavar="PATH",
+        help="state folder, default $STATE_DIRECTORY or ./.asyncflow ($ASYNCFLOW_HOME)",
+    )
+    return parent
+
+
+def _output_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "json"),
+        default="table",
+        help="table for people (default), json for scripts",
+    )
+    return parent
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.settings = _settings_parent()
+        self.output = _output_parent()
+
+    def leaf(
+        self,
+        sub: Any,
+        name: str,
+        func: str,
+        help: str,
+        *,
+        output: bool = True,
+        task_logs: bool = False,
+        description: str | None = None,
+    ) -> argparse.ArgumentParser:
+        parents = [self.settings, self.output] if output else [self.settings]
+        parser: argparse.ArgumentParser = sub.add_parser(
+            name, parents=parents, help=help, description=description or help
+        )
+        parser.set_defaults(func=func, task_logs=task_logs)
+        return parser
+
+
+def _dag_commands(b: _Builder, sub: Any) -> None:
+    group = sub.add_parser("dags", help="DAGs: list, trigger, test, pause, backfill...")
+    dags = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    m = "asyncflow.cli.dags"
+    b.leaf(dags, "list", f"{m}:list_dags", "list the DAGs of the DAG folder")
+    b.leaf(
+        dags, "list-import-errors", f"{m}:list_import_errors",
+        "list the DAG files that failed to import (exit 1 when there are any)",
+    )  # fmt: skip
+    p = b.leaf(
+        dags, "trigger", f"{m}:trigger",
+        "create a manual run; a running daemon starts it within a second",
+    )  # fmt: skip
+    p.add_argument("dag_id", metavar="DAG")
+    p.add_argument("--conf", metavar="JSON", help="the run's configuration, a JSON object")
+    p.add_argument("--run-id", metavar="ID", help="default manual__<logical date>")
+    p.add_argument("--logical-date", metavar="DATE", help="ISO date or date-time; default now")
+    p = b.leaf(
+        dags, "test", f"{m}:test_dag",
+        "run the DAG once in this process, on an in-memory database (nothing is stored); "
+        "exit 0 when the run succeeded, 1 when it failed",
+        task_logs=True,
+    )  # fmt: skip
+    p.add_argument("dag_id", metavar="DAG")
+    p.add_argument("--conf", metavar="JSON", help="the run's configuration, a JSON object")
+    p.add_argument("--logical-date", metavar="DATE", help="ISO date or date-time; default now")
+    for name, func, text in (
+        ("pause", "pause", "stop creating scheduled runs (a running daemon obeys within a second)"),
+        ("unpause", "unpause", "resume creating scheduled runs"),
+    ):
+        b.leaf(dags, name, f"{m}:{func}", text).add_argument("dag_id", metavar="DAG")
+    p = b.leaf(
+        dags, "next-execution", f"{m}:next_execution",
+        "the logical date of the next scheduled run, or None",
+    )  # fmt: skip
+    p.add_argument("dag_id", metavar="DAG")
+    p.add_argument("-n", "--num-executions", type=int, default=1, metavar="N")
+    p = b.leaf(
+        dags, "backfill", f"{m}:backfill",
+        "run every interval between two dates, in this process, with the daemon stopped "
+        "(exit 69 while a daemon holds the database); exit 0 when every run succeeded",
+        task_logs=True,
+    )  # fmt: skip
+    p.add_argument("dag_id", metavar="DAG")
+    p.add_argument("-s", "--start-date", required=True, metavar="DATE")
+    p.add_argument("-e", "--end-date", required=True, metavar="DATE")
+    p.add_argument(
+        "--reprocess",
+        choices=("none", "failed", "completed"),
+        default="none",
+        help="which existing runs in the range to run again (default none)",
+    )
+    p.add_argument("--max-active-runs", type=int, metavar="N")
+    p = b.leaf(dags, "list-runs", f"{m}:list_runs", "the DAG's runs, newest first")
+    p.add_argument("dag_id", metavar="DAG")
+    _run_filters(p)
+
+
+def _run_filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--state", choices=("queued", "running", "success", "failed"), help="only runs in it"
+    )
+    p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (default 100)")
+
+
+def _task_commands(b: _Builder, sub: Any) -> None:
+    group = sub.add_parser("tasks", help="tasks: list, test, clear, states, logs")
+    tasks = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    m = "asyncflow.cli.tasks"
+    b.leaf(tasks, "list", f"{m}:list_tasks", "the DAG's tasks, upstream first").add_argument(
+        "dag_id", metavar="DAG"
+    )
+    p = b.leaf(
+        tasks, "test", f"{m}:test_task",
+        "run one task alone, in this process, on an in-memory database: no upstream runs, so "
+        "its XCom pulls find nothing; exit 0 when it succeeded",
+        task_logs=True,
+    )  # fmt: skip
+    p.add_argument("dag_id", metavar="DAG")
+    p.add_argument("task_id", metavar="TASK")
+    p.add_argument("--logical-date", metavar="DATE", help="ISO date or date-time; default now")
+    p = b.leaf(
+        tasks, "clear", f"{m}:clear",
+        "run task instances of a finished run again: they go back to 'none', their XComs are "
+        "deleted and the run is queued for the daemon",
+    )  # fmt: skip
+    p.add_argument("dag_id", metavar="DAG")
+    p.add_argument("--run-id", required=True, metavar="ID")
+    p.add_argument("--task-ids", metavar="A,B", help="comma-separated; default every task")
+    p.add_argument("--downstream", action="store_true", help="also everything downstream")
+    p.add_argument("--upstream", action="store_true", help="also everything upstream")
+    p.add_argument(
+        "--only-failed", action="store_true", help="only failed and upstream_failed ones"
+    )
+    p = b.leaf(
+        tasks, "states-for-dag-run", f"{m}:states_for_dag_run", "each task instance of a run"
+    )
+    p.add_argument("dag_id", metavar="DAG")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p = b.leaf(
+        tasks, "logs", f"{m}:logs",
+        "print a task attempt's log file (<logs_folder>/<dag>/<run>/<task>/attempt=<n>.log)",
+        output=False,
+    )  # fmt: skip
+    p.add_argument("dag_id", metavar="DAG")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("task_id", metavar="TASK")
+    p.add_argument("--try", dest="try_number", type=int, metavar="N", help="default the latest")
+    p.add_argument(
+        "--logs-folder", metavar="PATH", help="default <home>/logs ($ASYNCFLOW_LOGS_FOLDER)"
+    )
+
+
+def _other_commands(b: _Builder, sub: Any) -> None:
+    group = sub.add_parser("runs", help="DAG runs across DAGs")
+    runs = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p = b.leaf(runs, "list", "asyncflow.cli.runs:list_runs", "runs, newest first")
+    p.add_argument("--dag-id", metavar="DAG")
+    _run_filters(p)
+
+    group = sub.add_parser("db", help="the database: migrate, check")
+    db = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    b.leaf(db, "migrate", "asyncflow.cli.db:migrate", "create or upgrade the schema")
+    b.leaf(
+        db, "check", "asyncflow.cli.db:check",
+        "open the database, check its integrity and schema (exit 1 when not ok)",
+    )  # fmt: skip
+
+    group = sub.add_parser("pools", help="pools: list, set, delete")
+    pools = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    m = "asyncflow.cli.db"
+    b.leaf(pools, "list", f"{m}:list_pools", "pools and their slots")
+    p = b.leaf(
+        pools, "set", f"{m}:set_pool",
+        "create or resize a pool (a running daemon uses it from its next start)",
+    )  # fmt: skip
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("slots", type=int, metavar="SLOTS")
+    p = b.leaf(pools, "delete", f"{m}:delete_pool", "delete a pool")
+    p.add_argument("name", metavar="NAME")
+
+    p = sub.add_parser("version", parents=[b.output], help="print the version")
+    p.set_defaults(func="asyncflow.cli.main:version", task_logs=False, settings=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asyncflow",
+        description="Airflow's concepts as one asyncio daemon with one SQLite file.",
+        epilog="Exit status: 0 ok, 1 failed, 2 usage, 69 database held by a running daemon, "
+        "78 bad setting.",
+    )
+    sub = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    b = _Builder()
+    serve = sub.add_parser(
+        "serve",
+        parents=[b.settings],
+        help="run the daemon: schedule and run the DAG folder until SIGTERM",
+        description="Run the daemon until SIGTERM/SIGINT (then drain and exit 0).",
+    )
+    flags = serve.add_argument_group("daemon settings (also in the --config file)")
+    for name, help_text in SERVE_SETTINGS.items():
+        flag = "--" + name.replace("_", "-")
+        flags.add_argument(flag, metavar="VALUE", help=f"{help_text} ($ASYNCFLOW_{name.upper()})")
+    serve.set_defaults(func="asyncflow.cli.main:serve", settings=False)
+    _dag_commands(b, sub)
+    _task_commands(b, sub)
+    _other_commands(b, sub)
+    return parser
+
+
+# -- commands that live here ----------------------------------------------------------------------
+
+
+def serve(args: argparse.Namespace) -> int:
+    from asyncflow.service.daemon import serve as run_daemon
+
+    names = [*COMMON_SETTINGS, *SERVE_SETTINGS]
+    return run_daemon(config_file=args.config, flags={name: getattr(args, name) for name in names})
+
+
+def version(args: argparse.Namespace) -> int:
+    import platform
+    import sqlite3
+
+    from asyncflow import __version__
+    from asyncflow.cli.output import Output
+
+    data = {
+        "version": __version__,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+    }
+    Output(args.output).text(f"asyncflow {__version__}", data)
+    return 0
+
+
+# -- the entry point ------------------------------------------------------------------------------
+
+
+def _configure_logging(cli: Any, task_logs: bool) -> None:
+    """Logs go to stderr; a command that does not run tasks shows warnings and worse only."""
+    from asyncflow.service.logging import LEVELS, configure_logging
+
+    settings = cli.settings
+    level = settings.log_level
+    if not task_logs and LEVELS[level] < LEVELS["warning"]:
+        level = "warning"
+    configure_logging(fmt=settings.log_format, level=level)
+
+
+def _run(args: argparse.Namespace) -> int:
+    module, _, name = args.func.partition(":")
+    func = getattr(import_module(module), name)
+    if not getattr(args, "settings", True):
+        return int(func(args) or 0)
+    from asyncflow.cli.context import Cli
+
+    cli = Cli(args)
+    _configure_logging(cli, args.task_logs)
+    return int(func(cli) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    from asyncflow.cli.output import CommandError
+    from asyncflow.exceptions import AsyncflowError, ConfigError
+
+    try:
+        return _run(args)
+    except CommandError as exc:
+        print(f"asyncflow: {exc}", file=sys.stderr)
+        return exc.code
+    except ConfigError as exc:
+        print(f"asyncflow: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AsyncflowError as exc:
+        print(f"asyncflow: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `asyncflow ... | head`: stop quietly, as the Python docs advise
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

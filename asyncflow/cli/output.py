@@ -1,0 +1,105 @@
+"""What commands print: aligned plain-text tables for people, JSON for scripts
+(`--output json`), and `CommandError` for a failure that ends the command with a status."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+__all__ = ["CommandError", "Output", "format_table"]
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: the database is held by a daemon and the verb needs it
+EXIT_CONFIG = 78  # EX_CONFIG
+
+
+class CommandError(Exception):
+    """The command cannot do what was asked: `message` goes to stderr, `code` is the status."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, list | tuple | set):
+        return ",".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
+    return " ".join(str(value).splitlines())
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """Plain aligned columns with a header line; the last column is not padded."""
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        padded = [v.ljust(w) for v, w in zip(values[:-1], widths[:-1], strict=True)]
+        return "  ".join([*padded, values[-1]]).rstrip()
+
+    header = line(list(columns))
+    rule = line(["-" * w for w in widths])
+    return "\n".join([header, rule, *(line(r) for r in cells)])
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return str(value)
+
+
+class Output:
+    """Prints results in the chosen format to stdout; notes for people go to stderr."""
+
+    def __init__(self, fmt: str = "table") -> None:
+        self.json = fmt == "json"
+
+    def rows(
+        self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, empty: str = ""
+    ) -> None:
+        """A list of records: a table, or a JSON array of objects with exactly `columns`."""
+        if self.json:
+            data = [{c: row.get(c) for c in columns} for row in rows]
+            print(json.dumps(data, default=_json_value))
+        elif rows:
+            print(format_table(rows, columns))
+        elif empty:
+            self.note(empty)
+
+    def record(self, row: Mapping[str, Any], columns: Sequence[str]) -> None:
+        """One record: `key: value` lines, or one JSON object."""
+        if self.json:
+            print(json.dumps({c: row.get(c) for c in columns}, default=_json_value))
+            return
+        width = max(len(c) for c in columns)
+        for column in columns:
+            print(f"{column.ljust(width)}  {_cell(row.get(column))}")
+
+    def text(self, text: str, data: Any = None) -> None:
+        """A sentence for people, or `data` (when given) as JSON."""
+        if self.json:
+            print(json.dumps(data if data is not None else {"message": text}, default=_json_value))
+        else:
+            print(text)
+
+    @staticmethod
+    def note(text: str) -> None:
+        print(text, file=sys.stderr)

@@ -1,0 +1,245 @@
+"""`asyncflow tasks ...`: list, test, clear, states-for-dag-run, logs."""
+
+from __future__ import annotations
+
+import copy
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from asyncflow.cli.context import Cli
+from asyncflow.cli.output import EXIT_UNAVAILABLE, CommandError
+
+if TYPE_CHECKING:
+    from asyncflow.models.dag import DAG
+    from asyncflow.records import TaskInstance
+    from asyncflow.store.sqlite import SQLiteStore
+
+
+def in_order(dag: DAG) -> list[str]:
+    """Task ids by depth (roots first), then by id: the order people read a DAG in."""
+    depth: dict[str, int] = {}
+    for task in dag.topological_sort():
+        depth[task.task_id] = max((depth[u] + 1 for u in task.upstream_task_ids), default=0)
+    return sorted(depth, key=lambda task_id: (depth[task_id], task_id))
+
+
+def list_tasks(cli: Cli) -> int:
+    dag = cli.get_dag(cli.args.dag_id)
+    rows = [
+        {
+            "task_id": task.task_id,
+            "operator": type(task).__name__,
+            "upstream": sorted(task.upstream_task_ids),
+            "retries": task.retries,
+            "pool": task.pool,
+            "trigger_rule": task.trigger_rule,
+        }
+        for task in map(dag.get_task, in_order(dag))
+    ]
+    cli.out.rows(rows, ("task_id", "operator", "upstream", "retries", "pool", "trigger_rule"))
+    return 0
+
+
+# -- test ---------------------------------------------------------------------------------------
+
+
+def single_task_dag(dag: DAG, task_id: str) -> DAG:
+    """A copy of `dag` holding only a copy of `task_id`, without its up- and downstream."""
+    from asyncflow.models.dag import DAG
+
+    task = dag.get_task(task_id)
+    alone = DAG(
+        dag.dag_id,
+        schedule=dag.timetable,
+        start_date=dag.start_date,
+        end_date=dag.end_date,
+        catchup=False,
+        params=dag.params,
+        timezone=dag.timezone,
+        template_searchpath=dag.template_searchpath,
+        user_defined_macros=dag.user_defined_macros,
+        user_defined_filters=dag.user_defined_filters,
+        fileloc=dag.fileloc,
+    )
+    clone = copy.copy(task)
+    clone._dag = None
+    clone.upstream_task_ids = set()
+    clone.downstream_task_ids = set()
+    clone.dag = alone
+    alone.validate()
+    return alone
+
+
+def test_task(cli: Cli) -> int:
+    """Airflow's `tasks test`, kept simple: the task runs alone (its upstream does not run, so
+    XCom pulls and TaskFlow arguments from upstream tasks find nothing), in this process, on an
+    in-memory database; nothing is stored and no dependency is checked."""
+    from asyncflow.cli.dags import run_in_memory
+
+    args = cli.args
+    dag = single_task_dag(cli.get_dag(args.dag_id), args.task_id)
+    logical = cli.parse_date(args.logical_date) if args.logical_date else None
+    return run_in_memory(cli, dag, None, logical)
+
+
+# -- clear ----------------------------------------------------------------------------------------
+
+
+def _closure(dag: DAG, start: Iterable[str], *, downstream: bool) -> set[str]:
+    seen: set[str] = set()
+    todo = list(start)
+    while todo:
+        task = dag.get_task(todo.pop())
+        for other in task.downstream_task_ids if downstream else task.upstream_task_ids:
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    return seen
+
+
+def selected_tasks(dag: DAG, task_ids: str | None, *, downstream: bool, upstream: bool) -> set[str]:
+    if task_ids:
+        chosen = {t.strip() for t in task_ids.split(",") if t.strip()}
+        for task_id in chosen:
+            dag.get_task(task_id)  # TaskNotFound names the DAG and the task
+    else:
+        chosen = set(dag.task_dict)
+    closure = set(chosen)
+    if downstream:
+        closure |= _closure(dag, chosen, downstream=True)
+    if upstream:
+        closure |= _closure(dag, chosen, downstream=False)
+    return closure
+
+
+def clear(cli: Cli) -> int:
+    """Reset task instances of a run to `none` so that the daemon runs them again.
+
+    A finished run is changed in the database directly and set back to `queued`: a running
+    daemon adopts it within a second (as a triggered run), a stopped one at its next start.
+    A queued or running run belongs to the daemon, which must clear it itself (an Engine API
+    not reachable from another process yet): then this exits 69, unless no daemon holds the
+    database, in which case the lock is taken and the rows are reset for the next start."""
+    from asyncflow.exceptions import DagRunNotFound
+    from asyncflow.states import RUN_FINISHED
+
+    args = cli.args
+    dag = cli.get_dag(args.dag_id)
+    wanted = selected_tasks(dag, args.task_ids, downstream=args.downstream, upstream=args.upstream)
+
+    run = cli.read_store(lambda store: store.get_dag_run(dag.dag_id, args.run_id), None)
+    if run is None:
+        raise DagRunNotFound(dag.dag_id, args.run_id)
+    if run.state in RUN_FINISHED:
+        cleared, requeued = cli.with_store(lambda store: _reset(store, dag, wanted, args))
+    else:
+        what = f"clearing run {run.run_id} of {dag.dag_id} (it is {run.state.value})"
+        try:
+            with cli.exclusive(what):
+                cleared, requeued = cli.with_store(lambda store: _reset(store, dag, wanted, args))
+        except CommandError as exc:
+            raise CommandError(
+                f"{exc}. A running daemon must clear its active runs itself; wait until the "
+                "run has finished, then clear it",
+                EXIT_UNAVAILABLE,
+            ) from None
+    rows = [{"task_id": ti.task_id, "was": ti.state, "try_number": ti.try_number}
+            for ti in cleared]  # fmt: skip
+    cli.out.rows(rows, ("task_id", "was", "try_number"), empty="nothing to clear")
+    if requeued and not cli.out.json:
+        cli.out.note(f"run {run.run_id} is queued again: a running daemon picks it up within a "
+                     "second")  # fmt: skip
+    return 0
+
+
+async def _reset(
+    store: SQLiteStore, dag: DAG, wanted: set[str], args: Any
+) -> tuple[list[TaskInstance], bool]:
+    import dataclasses
+
+    from asyncflow.states import FAILED_STATES, RUN_FINISHED, DagRunState, TaskState
+    from asyncflow.store.base import WriteBatch, run_row
+
+    run = await store.get_dag_run(dag.dag_id, args.run_id)
+    assert run is not None
+    chosen = [
+        ti for ti in await store.get_task_instances(dag.dag_id, args.run_id)
+        if ti.task_id in wanted and (not args.only_failed or ti.state in FAILED_STATES)
+        and ti.state is not TaskState.NONE
+    ]  # fmt: skip
+    if not chosen:
+        return [], False
+    batch = WriteBatch()
+    for ti in chosen:
+        retries = dag.get_task(ti.task_id).retries
+        batch.ti_updates.append((
+            TaskState.NONE.value, ti.try_number, ti.try_number + retries, None, None, None,
+            None, None, ti.dag_id, ti.run_id, ti.task_id, ti.map_index,
+        ))  # fmt: skip
+        batch.xcom_clears.append((ti.dag_id, ti.run_id, ti.task_id))
+    requeue = run.state in RUN_FINISHED
+    if requeue:
+        row = run_row(dataclasses.replace(run, state=DagRunState.QUEUED, end_date=None))
+        batch.run_updates.append((row[0], row[1], row[2], row[3], row[4], row[5]))
+    await store.write(batch)
+    return chosen, requeue
+
+
+# -- states-for-dag-run, logs -------------------------------------------------------------------
+
+
+def states_for_dag_run(cli: Cli) -> int:
+    from asyncflow.exceptions import DagRunNotFound
+
+    args = cli.args
+
+    async def read(store: SQLiteStore) -> list[TaskInstance] | None:
+        if await store.get_dag_run(args.dag_id, args.run_id) is None:
+            return None
+        return await store.get_task_instances(args.dag_id, args.run_id)
+
+    tis = cli.read_store(read, None)
+    if tis is None:
+        raise DagRunNotFound(args.dag_id, args.run_id)
+    columns = ("task_id", "state", "try_number", "start_date", "end_date", "duration", "error")
+    rows = [{c: getattr(ti, c) for c in columns} for ti in tis]
+    cli.out.rows(rows, columns, empty="no task instances yet (the run was not started)")
+    return 0
+
+
+def log_path(logs_folder: Path, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
+    """Where the engine writes an attempt's output."""
+    try:
+        from asyncflow.engine.tasklog import attempt_log_path
+    except ImportError:  # an engine without per-attempt logs: the same layout
+        safe_run = run_id.replace("/", "_")
+        return logs_folder / dag_id / safe_run / task_id / f"attempt={try_number}.log"
+    return attempt_log_path(logs_folder, dag_id, run_id, task_id, try_number)
+
+
+_ATTEMPT = re.compile(r"^attempt=(\d+)\.log$")
+
+
+def logs(cli: Cli) -> int:
+    args = cli.args
+    folder = cli.settings.logs_folder
+    try_number = args.try_number
+    if try_number is None:
+        task_dir = log_path(folder, args.dag_id, args.run_id, args.task_id, 1).parent
+        tries = [int(m.group(1)) for p in (task_dir.iterdir() if task_dir.is_dir() else [])
+                 if (m := _ATTEMPT.match(p.name))]  # fmt: skip
+        try_number = max(tries, default=1)
+    path = log_path(folder, args.dag_id, args.run_id, args.task_id, try_number)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise CommandError(
+            f"no log for DAG {args.dag_id!r} run {args.run_id!r} task {args.task_id!r} try "
+            f"{try_number}: {path} does not exist (the attempt printed nothing, has not run, or "
+            "--logs-folder/$ASYNCFLOW_LOGS_FOLDER points elsewhere)"
+        ) from None
+    sys.stdout.write(text)
+    return 0

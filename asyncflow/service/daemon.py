@@ -1,0 +1,291 @@
+"""`asyncflow serve`: the daemon. One process, one event loop (uvloop when installed), one
+database.
+
+Start-up, in this order:
+
+1. settings (`load_settings`; a `ConfigError` exits 78, which the unit does not restart);
+2. logging (`configure_logging`), then the process-wide DAG defaults from the settings, before
+   any DAG file is imported;
+3. the database lock (a second daemon exits 69 at once, naming the holder's PID);
+4. stray task processes of a previous daemon on this database are ended (`strays.py`): the lock
+   proves that no live daemon owns them;
+5. the engine: recovery of what a previous daemon left running, the DAG folder, the scheduler.
+   Then `READY=1`.
+
+While it runs: a `WATCHDOG=1` ping while the scheduler answers (see `watchdog`), a rescan of the
+DAG folder every `dag_dir_list_interval` seconds, a `STATUS=` line when the summary changes.
+
+On SIGTERM or SIGINT: `STOPPING=1`; the engine stops creating runs and starting tasks, lets the
+running ones finish for up to `drain_timeout` seconds, then cancels the rest (process groups get
+SIGTERM, then SIGKILL; the attempts are recorded as failed, reason "shutdown", and retried by
+their policy at the next start); the database is checkpointed and closed; exit 0. A second
+signal during the drain cuts it short.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import anyio
+import structlog
+
+from asyncflow.engine.engine import Engine
+from asyncflow.exceptions import AsyncflowError, ConfigError, EngineLockedError
+from asyncflow.models import dag as dag_module
+from asyncflow.models.pool import Pool
+from asyncflow.service.config import EXIT_CONFIG, MEMORY_DATABASE, Settings, load_settings
+from asyncflow.service.lock import DatabaseLock
+from asyncflow.service.logging import configure_logging
+from asyncflow.service.strays import MARKER, kill_strays, marker_value
+from asyncflow.service.systemd import NOTIFY_VARIABLES, Notifier
+
+__all__ = [
+    "EXIT_LOCKED",
+    "apply_dag_defaults",
+    "engine_options",
+    "own_database",
+    "serve",
+    "watchdog",
+]
+
+EXIT_LOCKED = 69
+"""EX_UNAVAILABLE from sysexits.h: another daemon holds the database."""
+EXIT_FAILED = 1
+
+STATUS_EVERY = 2.0
+"""Seconds between checks of the one-line status summary (sent only when it changed)."""
+
+log = structlog.get_logger("asyncflow.daemon")
+
+
+def apply_dag_defaults(settings: Settings) -> None:
+    """Make the settings' defaults those of every DAG built from now on (before loading)."""
+    defaults = dag_module.DAG_DEFAULTS
+    defaults.timezone = settings.default_timezone
+    defaults.catchup = settings.catchup_by_default
+    defaults.schedule = timedelta(seconds=settings.default_schedule_seconds)
+    defaults.allow_seconds_in_cron = settings.allow_seconds_in_cron
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """`Engine(...)` keyword arguments for the daemon's settings."""
+    return {
+        "dags_folder": settings.dags_folder,
+        "database": settings.database,
+        "parallelism": settings.parallelism,
+        "pools": [Pool(name, slots) for name, slots in settings.pools.items()],
+        "durability": settings.durability,
+        "dagbag_import_timeout": settings.dagbag_import_timeout,
+        "logs_folder": settings.logs_folder,
+    }
+
+
+def own_database(database: str) -> None:
+    """Having taken the database lock: mark our task subprocesses with the database (so that
+    the next owner finds them if we die) and end those a dead previous owner left running."""
+    if database == MEMORY_DATABASE:
+        return
+    os.environ[MARKER] = marker_value(database)
+    kill_strays(database)
+
+
+def has_uvloop() -> bool:
+    return importlib.util.find_spec("uvloop") is not None
+
+
+def serve(*, config_file: str | None = None, flags: dict[str, object] | None = None) -> int:
+    """Run the daemon until SIGTERM/SIGINT; returns the process exit status."""
+    try:
+        settings = load_settings(config_file=config_file, flags=flags)
+    except ConfigError as exc:
+        print(f"asyncflow serve: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    apply_dag_defaults(settings)
+    # systemd's variables are for this process only: read them once, then keep every child
+    # (Bash tasks, and whatever a Python task spawns) from inheriting them.
+    notifier = Notifier()
+    for name in NOTIFY_VARIABLES:
+        os.environ.pop(name, None)
+    lock = DatabaseLock(settings.database)
+    try:
+        lock.acquire()
+    except EngineLockedError as exc:
+        log.error("cannot start", error=str(exc))
+        return EXIT_LOCKED
+    try:
+        own_database(settings.database)
+        uvloop = has_uvloop()
+        anyio.run(_serve, settings, notifier, uvloop, backend_options={"use_uvloop": uvloop})
+    except AsyncflowError as exc:  # the store cannot open, a DAG cannot be scheduled...
+        log.error("asyncflow stopped on an error", error=str(exc))
+        return EXIT_FAILED
+    except Exception:
+        log.exception("asyncflow stopped on an unexpected error")
+        return EXIT_FAILED
+    finally:
+        lock.release()
+        notifier.close()
+    return 0
+
+
+# -- the running daemon ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Stop:
+    """The first signal asks for a graceful stop; a second one cuts the drain short."""
+
+    requested: anyio.Event = field(default_factory=anyio.Event)
+    drain: anyio.CancelScope | None = None
+
+    async def watch(self, signals: AsyncIterator[signal.Signals]) -> None:
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if not self.requested.is_set():
+                log.info("stop requested", signal=name)
+                self.requested.set()
+            elif self.drain is not None:
+                log.warning("second stop signal: cancelling running tasks now", signal=name)
+                self.drain.cancel()
+
+
+async def _serve(settings: Settings, notifier: Notifier, uvloop: bool) -> None:
+    stop = _Stop()
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stop.watch, signals)
+            async with Engine(**engine_options(settings)) as engine:
+                summary = Summary(engine)
+                log.info(
+                    "asyncflow started",
+                    dags=len(engine.dags),
+                    import_errors=len(engine.import_errors),
+                    active_runs=engine.statistics()["active_runs"],
+                    parallelism=settings.parallelism,
+                    dags_folder=str(settings.dags_folder),
+                    database=settings.database,
+                    loop="uvloop" if uvloop else "asyncio",
+                    pid=os.getpid(),
+                )
+                notifier.ready(summary.line())
+                if notifier.watchdog_interval is not None:  # pinged through the drain too
+                    tg.start_soon(watchdog, probe_of(engine), notifier, notifier.watchdog_interval)
+                async with anyio.create_task_group() as helpers:
+                    helpers.start_soon(refresh_dags, engine, settings.dag_dir_list_interval)
+                    helpers.start_soon(summary.keep_sending, notifier)
+                    await stop.requested.wait()
+                    helpers.cancel_scope.cancel()
+                running = engine.statistics()["running"]
+                notifier.stopping(f"draining {running} running tasks")
+                log.info("draining", running=running, drain_timeout=settings.drain_timeout)
+                drain = stop.drain = anyio.CancelScope()
+                with drain:
+                    await engine.stop(drain_timeout=settings.drain_timeout)
+                if drain.cancel_called:
+                    await engine.stop(drain_timeout=0)
+            tg.cancel_scope.cancel()
+    log.info("asyncflow stopped")
+
+
+def probe_of(engine: Engine) -> Callable[[], Awaitable[None]]:
+    """A no-op round trip through the scheduler's loop: it returns once the scheduler has taken
+    a command from its inbox, run a step and committed.
+
+    `Engine.ping()` when the engine has it; else the engine's internal `_sync()`, which is
+    exactly that round trip."""
+    ping = getattr(engine, "ping", None)
+    if ping is not None:
+        return ping  # type: ignore[no-any-return]
+    return engine._sync
+
+
+async def watchdog(
+    probe: Callable[[], Awaitable[None]], notifier: Notifier, interval: float
+) -> None:
+    """Send `WATCHDOG=1` every `interval` seconds, but only while the scheduler makes progress.
+
+    Each round sends the scheduler a no-op command (`probe`) and pings only if the answer
+    arrives within the interval. The answer comes after the scheduler's loop took the command
+    from its inbox, ran a step and committed, so it proves that the loop turns whether the
+    scheduler is busy (the command waits behind at most the current step and commit) or idle
+    (the command wakes it). A scheduler stuck in a step, in a store write that never returns,
+    or an event loop blocked by synchronous code (this coroutine runs on the same loop) stops
+    the pings, and systemd restarts the service after `WatchdogSec`. A thread pinging on a
+    timer would hide all of these.
+    """
+    late = False
+    while True:
+        started = anyio.current_time()
+        answered = False
+        with anyio.move_on_after(interval):
+            try:
+                await probe()
+                answered = True
+            except Exception as exc:  # an engine that is gone does not answer
+                log.warning("watchdog probe failed", error=f"{type(exc).__name__}: {exc}")
+        if answered:
+            notifier.watchdog()
+            if late:
+                log.info("scheduler answers again: watchdog pings resumed")
+                late = False
+        elif not late:
+            late = True
+            log.error("scheduler did not answer within the watchdog interval: not pinging",
+                      interval=interval)  # fmt: skip
+        await anyio.sleep(max(0.0, started + interval - anyio.current_time()))
+
+
+async def refresh_dags(engine: Engine, interval: float) -> None:
+    """Rescan the DAG folder every `interval` seconds (`Engine.reload_dags`)."""
+    while True:
+        await anyio.sleep(interval)
+        try:
+            changes = await engine.reload_dags()
+        except Exception as exc:  # the next rescan may succeed; the daemon keeps running
+            log.error("DAG folder rescan failed", error=f"{type(exc).__name__}: {exc}")
+            continue
+        added, changed, removed = (
+            list(getattr(changes, name, [])) for name in ("added", "changed", "removed")
+        )
+        if added or changed or removed:
+            log.info("DAG folder changed", added=added, changed=changed, removed=removed)
+
+
+class Summary:
+    """The one-line status shown by `systemctl status`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def line(self) -> str:
+        engine = self.engine
+        stats = engine.statistics()
+        errors = len(getattr(engine, "import_errors", {}) or {})
+        text = (
+            f"{_count(len(engine.dags), 'DAG')}, {_count(stats['active_runs'], 'active run')}, "
+            f"{_count(stats['running'], 'running task')}"
+        )
+        if errors:
+            text += f", {_count(errors, 'DAG file')} with import errors"
+        return text
+
+    async def keep_sending(self, notifier: Notifier) -> None:
+        last = ""
+        while True:
+            line = self.line()
+            if line != last:
+                notifier.status(line)
+                last = line
+            await anyio.sleep(STATUS_EVERY)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
