@@ -3,9 +3,9 @@
 The public API is this list; everything else may change.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from asyncflow.clock import Clock, FakeClock, SystemClock
-from asyncflow.engine.engine import Engine
-from asyncflow.engine.events import DagRunStateChanged, EventsMissed, TaskStateChanged
 from asyncflow.exceptions import (
     AsyncflowError,
     AsyncflowFailException,
@@ -28,7 +28,32 @@ from asyncflow.models.xcom_arg import XComArg
 from asyncflow.records import DagRun, DagRunType, TaskInstance
 from asyncflow.states import DagRunState, TaskState
 
+if TYPE_CHECKING:
+    from asyncflow.engine.engine import Engine
+    from asyncflow.engine.events import DagRunStateChanged, EventsMissed, TaskStateChanged
+
 __version__ = "0.1.0"
+
+# The engine (aiosqlite, the scheduler) loads on first use: a DAG file or the CLI that only
+# needs DAG and task does not pay for it.
+_LAZY = {
+    "Engine": "asyncflow.engine.engine",
+    "DagRunStateChanged": "asyncflow.engine.events",
+    "EventsMissed": "asyncflow.engine.events",
+    "TaskStateChanged": "asyncflow.engine.events",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'asyncflow' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DAG",

@@ -83,6 +83,7 @@ class Engine:
         self._poll_interval = None if in_memory else external_poll_interval
         self.logs_folder = Path(logs_folder) if logs_folder is not None else None
         self.import_errors: dict[str, str] = {}
+        self._rejected: dict[str, str] = {}  # file -> why its DAG loaded but cannot run
         self.dagbag: Any = None
         self._scheduler: Scheduler | None = None
         self._schedules: Schedules | None = None
@@ -167,8 +168,17 @@ class Engine:
         for pool in self._pools.values():
             await store.set_pool(pool.name, pool.slots)
         pools = await store.get_pools()
-        for dag in dags:
-            self._check(dag, pools)
+        from_folder = set(self.dagbag.dags) if self.dagbag is not None else set()
+        for dag in list(dags):
+            try:
+                self._check(dag, pools)
+            except DagDefinitionError as exc:
+                if dag.dag_id not in from_folder:
+                    raise  # a DAG given in code: the caller's error, at once
+                # one bad DAG file must not keep the others from running
+                log.error("DAG cannot be scheduled", dag_id=dag.dag_id, error=str(exc))
+                self._rejected[dag.fileloc or dag.dag_id] = str(exc)
+                dags.remove(dag)
         if self.dagbag is not None:
             await store.replace_import_errors(self._import_error_records())
         if self.logs_folder is not None:
@@ -230,10 +240,14 @@ class Engine:
     def _import_error_records(self) -> list[ImportErrorRecord]:
         now = self.clock.now()
         errors = self.dagbag.import_errors if self.dagbag is not None else {}
-        return [
-            ImportErrorRecord(f, str(e), getattr(e, "stacktrace", ""), now)
+        records = {
+            f: ImportErrorRecord(f, str(e), getattr(e, "stacktrace", ""), now)
             for f, e in errors.items()
-        ]
+        }
+        for fileloc, message in self._rejected.items():
+            records.setdefault(fileloc, ImportErrorRecord(fileloc, message, "", now))
+        self.import_errors = {f: r.message for f, r in records.items()}
+        return list(records.values())
 
     async def _restore(self, live_dag: LiveDag, record: DagRun, now: datetime) -> LiveRun:
         tis = await self.store.get_task_instances(record.dag_id, record.run_id)
@@ -340,12 +354,15 @@ class Engine:
         scheduler = self._require()
         changes = await anyio.to_thread.run_sync(self.dagbag.refresh)
         fresh: dict[str, DAG] = {}
+        rejected_before = dict(self._rejected)
         for dag_id in [*changes.added, *changes.changed]:
             dag = self.dagbag.dags[dag_id]
+            self._rejected.pop(dag.fileloc or dag_id, None)
             try:
                 self._check(dag, scheduler.pools)
             except DagDefinitionError as exc:
                 log.error("DAG cannot be scheduled", dag_id=dag_id, error=str(exc))
+                self._rejected[dag.fileloc or dag_id] = str(exc)
                 continue
             fresh[dag_id] = dag
         latest = {d: await self.store.latest_automated_run(d) for d in fresh}
@@ -368,14 +385,18 @@ class Engine:
                     scheduler.dags[dag_id].removed = True
 
         await self._in_loop(apply)
-        if changes.errors_changed:
-            self.import_errors = {f: str(e) for f, e in self.dagbag.import_errors.items()}
+        if changes.errors_changed or self._rejected != rejected_before:
             await self.store.replace_import_errors(self._import_error_records())
         for dag_id in changes.added:
             log.info("DAG added", dag_id=dag_id)
         for dag_id in changes.removed:
             log.info("DAG removed: no new runs; its history stays", dag_id=dag_id)
         return changes
+
+    async def ping(self) -> None:
+        """One round trip through the scheduler's loop: returns once it has run a step and
+        committed it. The daemon's watchdog pings only while this answers."""
+        await self._sync()
 
     def get_dag(self, dag_id: str) -> DAG:
         return self._live_dag(dag_id).dag

@@ -15,13 +15,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anyio
-import structlog
 from anyio.abc import Process
 
 from asyncflow.exceptions import AsyncflowError, AsyncflowSkipException
 from asyncflow.models.baseoperator import BaseOperator, Context
-
-log = structlog.get_logger("asyncflow.task")
 
 #: variables of the daemon's service manager that a task must not inherit
 _PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID")
@@ -149,8 +146,10 @@ async def run_bash(
 def _emit(ti: Any, line: str) -> None:
     if ti is not None and hasattr(ti, "log_line"):
         ti.log_line(line)
-    else:
-        log.info(line)
+    else:  # outside the engine (a test calling execute() directly)
+        import structlog
+
+        structlog.get_logger("asyncflow.task").info(line)
 
 
 async def terminate_group(process: Process, grace: float) -> None:
