@@ -26,6 +26,8 @@ builds its message from the ids involved (DAG, file, task, value) plus what to d
     └── TaskControl                            raised by task code to steer its own outcome
         ├── AsyncflowSkipException             end the task as `skipped`
         ├── AsyncflowFailException             end the task as `failed`, no retries
+        │   └── AsyncflowSensorTimeout (TimeoutError)  a sensor waited past its timeout
+        ├── AsyncflowRescheduleException       a reschedule-mode sensor: poke again later
         └── AsyncflowTaskTimeout (TimeoutError) execution_timeout passed
 
 `AirflowException`, `AirflowSkipException`, `AirflowFailException` and `AirflowTaskTimeout` are
@@ -33,6 +35,8 @@ aliases so that ported DAG files keep working after an import change.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class AsyncflowError(Exception):
@@ -181,7 +185,22 @@ class AsyncflowTaskTimeout(TaskControl, TimeoutError):
     """The task ran past its execution_timeout."""
 
 
+class AsyncflowSensorTimeout(AsyncflowFailException, TimeoutError):
+    """A sensor's condition did not hold within its timeout: failed, without retries."""
+
+
+class AsyncflowRescheduleException(TaskControl):
+    """A sensor in reschedule mode asks to be started again at `reschedule_date`."""
+
+    def __init__(self, reschedule_date: datetime, *, first_poke: datetime | None = None) -> None:
+        self.reschedule_date = reschedule_date
+        self.first_poke = first_poke
+        super().__init__(f"reschedule at {reschedule_date.isoformat()}")
+
+
 AirflowException = AsyncflowError
 AirflowSkipException = AsyncflowSkipException
 AirflowFailException = AsyncflowFailException
 AirflowTaskTimeout = AsyncflowTaskTimeout
+AirflowSensorTimeout = AsyncflowSensorTimeout
+AirflowRescheduleException = AsyncflowRescheduleException

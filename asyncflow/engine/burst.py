@@ -8,7 +8,9 @@ are full snapshots of the objects, so writing it again later is harmless.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from asyncflow.engine.events import Event
 from asyncflow.engine.live import LiveRun, LiveTI
@@ -81,3 +83,20 @@ class Burst:
             run.dirty = False
         for run in self.new_runs:
             run.is_new = False
+
+
+class Reply:
+    """The answer to a command, delivered after the changes it made are committed."""
+
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    async def get(self) -> Any:
+        await self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.value

@@ -74,7 +74,8 @@ class RuntimeTaskInstance:
     """`context["ti"]`: the running attempt of one task instance."""
 
     __slots__ = (
-        "_xcoms", "dag_id", "map_index", "max_tries", "pushed", "run_id", "skipped", "start_date",
+        "_xcoms", "dag_id", "first_poke", "map_index", "max_tries", "pokes", "pushed", "run_id",
+        "skipped", "start_date",
         "task", "task_id", "try_number",
     )  # fmt: skip
 
@@ -101,6 +102,9 @@ class RuntimeTaskInstance:
         self.pushed: dict[str, str] = {}
         #: task_ids this attempt asked to skip (branching, short-circuit)
         self.skipped: set[str] = set()
+        #: reschedule-mode sensors: when this try first poked, and how many pokes so far
+        self.first_poke: datetime | None = None
+        self.pokes = 1
 
     def __repr__(self) -> str:
         return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id} try {self.try_number}>"

@@ -22,9 +22,24 @@ class LiveTI:
     """One task instance of an active run."""
 
     __slots__ = (
-        "cancel_reason", "cancel_scope", "dirty", "duration", "end_date", "error", "max_tries",
+        "cancel_reason",
+        "cancel_scope",
+        "dirty",
+        "duration",
+        "end_date",
+        "error",
+        "first_poke",
+        "max_tries",
         "next_try_at",
-        "priority", "run", "start_date", "state", "task", "task_id", "try_number", "up",
+        "pokes",
+        "priority",
+        "run",
+        "start_date",
+        "state",
+        "task",
+        "task_id",
+        "try_number",
+        "up",
     )  # fmt: skip
 
     def __init__(self, run: LiveRun, task: BaseOperator, priority: int) -> None:
@@ -44,6 +59,8 @@ class LiveTI:
         self.dirty = False
         self.cancel_scope: anyio.CancelScope | None = None
         self.cancel_reason: str | None = None
+        self.first_poke: datetime | None = None  # reschedule-mode sensors (memory only)
+        self.pokes = 0
 
     def __repr__(self) -> str:
         return f"<LiveTI {self.run.dag_id}.{self.task_id} {self.run.run_id} {self.state}>"

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from asyncflow.engine.live import LiveDag, LiveRun
-from asyncflow.engine.scheduler import Scheduler
 from asyncflow.exceptions import TaskNotFound
 from asyncflow.models.dag import DAG
 from asyncflow.records import DagRun, TaskInstance
 from asyncflow.states import FAILED_STATES, FINISHED, RUN_FINISHED, DagRunState, TaskState
 from asyncflow.store.base import XComRow
+
+if TYPE_CHECKING:
+    from asyncflow.engine.scheduler import Scheduler
 
 
 def relatives(dag: DAG, task_ids: Iterable[str], *, downstream: bool, upstream: bool) -> set[str]:
@@ -148,3 +151,24 @@ def reopen(scheduler: Scheduler, run: LiveRun, now: datetime) -> None:
 
 def unfinished_ids(run: LiveRun) -> list[str]:
     return [t for t, ti in run.tis.items() if ti.state not in FINISHED]
+
+
+def time_out(scheduler: Scheduler, run: LiveRun, now: datetime) -> None:
+    """dagrun_timeout passed: the run fails; unfinished task instances are stopped and
+    marked skipped (as Airflow does)."""
+    if (
+        run.record.state is not DagRunState.RUNNING
+        or scheduler.runs.get((run.dag_id, run.run_id)) is not run
+    ):
+        return
+    for ti in run.tis.values():
+        if ti.state in FINISHED:
+            continue
+        if ti.state is TaskState.RUNNING:
+            scheduler.cancel(ti, "dagrun_timeout")
+        ti.error = f"the run exceeded its dagrun_timeout of {run.dag.dagrun_timeout}"
+        ti.end_date = now
+        scheduler.set_state(ti, TaskState.SKIPPED, now)
+    run.unfinished = 0
+    scheduler.set_run_state(run, DagRunState.FAILED, now, end_date=now)
+    scheduler.release_run(run)

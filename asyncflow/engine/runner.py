@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import traceback
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -16,7 +16,11 @@ import structlog
 from asyncflow.engine.context import RuntimeTaskInstance
 from asyncflow.engine.tasklog import current_log
 from asyncflow.engine.templating import render_task
-from asyncflow.exceptions import AsyncflowFailException, AsyncflowSkipException
+from asyncflow.exceptions import (
+    AsyncflowFailException,
+    AsyncflowRescheduleException,
+    AsyncflowSkipException,
+)
 from asyncflow.models.baseoperator import BaseOperator, Context
 from asyncflow.models.xcom_arg import RETURN_KEY
 from asyncflow.threads import run_sync
@@ -29,6 +33,7 @@ class Ending(Enum):
     SKIPPED = "skipped"
     FAILED = "failed"  # may be retried
     FAILED_FINAL = "failed_final"  # AsyncflowFailException: no retry
+    RESCHEDULE = "reschedule"  # a sensor in reschedule mode: poke again at `reschedule_at`
 
 
 @dataclass(slots=True)
@@ -37,6 +42,8 @@ class Attempt:
     error: str | None = None
     xcoms: dict[str, str] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
+    reschedule_at: datetime | None = None
+    first_poke: datetime | None = None
 
 
 async def _execute(task: BaseOperator, context: Context) -> Any:
@@ -65,6 +72,10 @@ async def run_attempt(task: BaseOperator, context: Context, ti: RuntimeTaskInsta
                 return Attempt(Ending.FAILED, f"execution_timeout of {timeout} exceeded")
         if result is not None and task.do_xcom_push:
             ti.xcom_push(RETURN_KEY, result)
+    except AsyncflowRescheduleException as exc:
+        return Attempt(
+            Ending.RESCHEDULE, reschedule_at=exc.reschedule_date, first_poke=exc.first_poke
+        )
     except AsyncflowSkipException as exc:
         return Attempt(Ending.SKIPPED, str(exc) or None, ti.pushed)
     except AsyncflowFailException as exc:

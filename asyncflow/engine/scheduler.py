@@ -26,8 +26,8 @@ import anyio
 import structlog
 
 from asyncflow.clock import Clock
-from asyncflow.engine import limits
-from asyncflow.engine.burst import Burst
+from asyncflow.engine import limits, operations
+from asyncflow.engine.burst import Burst, Reply
 from asyncflow.engine.context import RuntimeTaskInstance, run_context, task_context
 from asyncflow.engine.events import DagRunStateChanged, EventBus, TaskStateChanged
 from asyncflow.engine.live import LiveDag, LiveRun, LiveTI
@@ -40,7 +40,6 @@ from asyncflow.operators.empty import EmptyOperator
 from asyncflow.records import DagRun, DagRunType
 from asyncflow.states import (
     FAILED_STATES,
-    FINISHED,
     RUN_TRANSITIONS,
     TASK_TRANSITIONS,
     DagRunState,
@@ -54,23 +53,6 @@ T = TypeVar("T")
 NONE, SCHEDULED, QUEUED, RUNNING = (
     TaskState.NONE, TaskState.SCHEDULED, TaskState.QUEUED, TaskState.RUNNING,
 )  # fmt: skip
-
-
-class Reply:
-    """The answer to a command, delivered after the changes it made are committed."""
-
-    __slots__ = ("done", "error", "value")
-
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-    async def get(self) -> Any:
-        await self.done.wait()
-        if self.error is not None:
-            raise self.error
-        return self.value
 
 
 class Scheduler:
@@ -300,28 +282,8 @@ class Scheduler:
                 self.set_run_state(run, DagRunState.RUNNING, now, start_date=now)
                 timeout = run.dag.dagrun_timeout
                 if timeout is not None:
-                    self.at(now + timeout, partial(self.time_out, run))
+                    self.at(now + timeout, partial(operations.time_out, self, run))
                 self.evaluate_run(run, now)
-
-    def time_out(self, run: LiveRun, now: datetime) -> None:
-        """dagrun_timeout passed: the run fails; unfinished task instances are stopped and
-        marked skipped (as Airflow does)."""
-        if (
-            run.record.state is not DagRunState.RUNNING
-            or self.runs.get((run.dag_id, run.run_id)) is not run
-        ):
-            return
-        for ti in run.tis.values():
-            if ti.state in FINISHED:
-                continue
-            if ti.state is RUNNING:
-                self.cancel(ti, "dagrun_timeout")
-            ti.error = f"the run exceeded its dagrun_timeout of {run.dag.dagrun_timeout}"
-            ti.end_date = now
-            self.set_state(ti, TaskState.SKIPPED, now)
-        run.unfinished = 0
-        self.set_run_state(run, DagRunState.FAILED, now, end_date=now)
-        self.release_run(run)
 
     def evaluate_run(self, run: LiveRun, now: datetime) -> None:
         """Decide every undecided task instance of a running run (its start, or after a clear)."""
@@ -476,6 +438,7 @@ class Scheduler:
             for key in [k for k in run.xcoms if k[0] == ti.task_id]:
                 del run.xcoms[key]
         rti = RuntimeTaskInstance(ti.task, run.record, ti.try_number, ti.max_tries, run.xcoms, now)
+        rti.first_poke, rti.pokes = ti.first_poke, ti.pokes + 1
         self.burst.starts.append((ti, task_context(self._base_context(run), ti.task, rti), rti))
 
     def _base_context(self, run: LiveRun) -> dict[str, Any]:
@@ -575,6 +538,8 @@ class Scheduler:
             run.xcoms[(ti.task_id, -1, key)] = value
         task = ti.task
         callbacks = None
+        if ending is not Ending.RESCHEDULE:
+            ti.first_poke, ti.pokes = None, 0
         if ending is Ending.SUCCESS:
             for skip_id in attempt.skipped:
                 target = run.tis.get(skip_id)
@@ -584,6 +549,13 @@ class Scheduler:
             callbacks = task.on_success_callback
         elif ending is Ending.SKIPPED:
             self.settle(ti, TaskState.SKIPPED, now)
+        elif ending is Ending.RESCHEDULE:  # a sensor pokes again later; this was not a try
+            ti.try_number -= 1
+            ti.first_poke, ti.pokes = attempt.first_poke or ti.start_date, ti.pokes + 1
+            ti.next_try_at = attempt.reschedule_at or now
+            self.set_state(ti, TaskState.UP_FOR_RESCHEDULE, now)
+            self.at(ti.next_try_at, partial(self.retry_due, ti, ti.try_number))
+            return
         elif ending is Ending.FAILED and ti.try_number <= ti.max_tries:
             ti.next_try_at = now + retry_delay(task, ti.try_number)
             self.set_state(ti, TaskState.UP_FOR_RETRY, now)
@@ -599,7 +571,7 @@ class Scheduler:
 
     def retry_due(self, ti: LiveTI, try_number: int, now: datetime) -> None:
         if (
-            ti.state is TaskState.UP_FOR_RETRY
+            ti.state in (TaskState.UP_FOR_RETRY, TaskState.UP_FOR_RESCHEDULE)
             and ti.try_number == try_number
             and ti.run.record.state is DagRunState.RUNNING
         ):

@@ -1,0 +1,131 @@
+"""`BaseSensorOperator`: call `poke(context)` until it returns true, or time out.
+
+`mode="poke"` keeps the worker slot and waits `poke_interval` seconds between pokes.
+`mode="reschedule"` gives the slot back between pokes: each false poke ends the attempt as
+`up_for_reschedule` (it does not use a try), and the scheduler starts it again after
+`poke_interval` on the engine's clock. `timeout` counts from the first poke; past it the task
+fails without retrying (or is skipped with `soft_fail=True`). In reschedule mode the first poke's
+time is kept in memory, so after a restart the timeout counts afresh.
+`poke` may be `async def` (runs on the loop) or plain `def` (runs in a worker thread).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import anyio
+
+from asyncflow.exceptions import (
+    AsyncflowRescheduleException,
+    AsyncflowSensorTimeout,
+    AsyncflowSkipException,
+    DagDefinitionError,
+)
+from asyncflow.models.baseoperator import BaseOperator, Context
+from asyncflow.threads import run_sync
+
+
+@dataclass(frozen=True)
+class PokeReturnValue:
+    """What `poke` may return instead of a bool: done or not, and the XCom to push."""
+
+    is_done: bool
+    xcom_value: Any = None
+
+
+def _seconds(value: timedelta | float) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class BaseSensorOperator(BaseOperator):
+    ui_color = "#e6f1f2"
+
+    def __init__(
+        self,
+        *,
+        poke_interval: timedelta | float = 60,
+        timeout: timedelta | float = 60 * 60 * 24 * 7,
+        mode: str = "poke",
+        soft_fail: bool = False,
+        exponential_backoff: bool = False,
+        max_wait: timedelta | float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if mode not in ("poke", "reschedule"):
+            raise DagDefinitionError(
+                f"sensor mode {mode!r} is not 'poke' or 'reschedule'",
+                dag_id=self.dag_id,
+                task_id=self.task_id,
+            )
+        self.poke_interval = _seconds(poke_interval)
+        self.timeout = _seconds(timeout)
+        if self.poke_interval < 0 or self.timeout < 0:
+            raise DagDefinitionError(
+                "poke_interval and timeout must be >= 0", dag_id=self.dag_id, task_id=self.task_id
+            )
+        self.mode = mode
+        self.soft_fail = soft_fail
+        self.exponential_backoff = exponential_backoff
+        self.max_wait = _seconds(max_wait) if max_wait is not None else None
+
+    def poke(self, context: Context) -> Any:
+        """Whether the condition holds now (a bool or a PokeReturnValue). Override it, as
+        `def` (runs in a worker thread) or `async def` (runs on the loop)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement poke(context)")
+
+    async def _poke(self, context: Context) -> PokeReturnValue:
+        if inspect.iscoroutinefunction(self.poke):
+            result = await self.poke(context)
+        else:
+            result = await run_sync(lambda: self.poke(context))
+        if isinstance(result, PokeReturnValue):
+            return result
+        return PokeReturnValue(bool(result))
+
+    def _interval(self, pokes: int) -> float:
+        if not self.exponential_backoff:
+            return self.poke_interval
+        delay = self.poke_interval * float(2 ** max(0, pokes - 1))
+        return min(delay, self.max_wait) if self.max_wait is not None else delay
+
+    def _timed_out(self, waited: float) -> None:
+        message = (
+            f"sensor {self.task_id!r} timed out after {waited:.1f} s (timeout {self.timeout} s)"
+        )
+        if self.soft_fail:
+            raise AsyncflowSkipException(message)
+        raise AsyncflowSensorTimeout(message)
+
+    async def execute(self, context: Context) -> Any:
+        if self.mode == "reschedule":
+            return await self._execute_reschedule(context)
+        started = time.monotonic()
+        pokes = 0
+        while True:
+            pokes += 1
+            result = await self._poke(context)
+            if result.is_done:
+                return result.xcom_value
+            waited = time.monotonic() - started
+            if waited >= self.timeout:
+                self._timed_out(waited)
+            await anyio.sleep(min(self._interval(pokes), max(0.0, self.timeout - waited)))
+
+    async def _execute_reschedule(self, context: Context) -> Any:
+        ti = context["ti"]
+        now = ti.start_date
+        first = ti.first_poke or now
+        result = await self._poke(context)
+        if result.is_done:
+            return result.xcom_value
+        waited = (now - first).total_seconds()
+        if waited >= self.timeout:
+            self._timed_out(waited)
+        raise AsyncflowRescheduleException(
+            now + timedelta(seconds=self._interval(ti.pokes)), first_poke=first
+        )
