@@ -42,3 +42,14 @@ async def test_a_dag_given_in_code_with_an_unknown_pool_fails_the_engine_at_once
     with pytest.raises(UnknownPoolError, match="'nope'"):
         async with Engine(dags=[dag], database=":memory:"):
             pass
+
+
+async def test_the_engine_raises_gc_thresholds_while_it_runs_and_restores_them() -> None:
+    import gc
+
+    before = gc.get_threshold()
+    async with Engine(database=":memory:"):
+        assert gc.get_threshold()[0] >= 50_000
+    assert gc.get_threshold() == before
+    async with Engine(database=":memory:", tune_gc=False):
+        assert gc.get_threshold() == before

@@ -168,6 +168,8 @@ async def test_a_refused_database_leaves_no_connection_thread(tmp_path: Path) ->
     try:
         with pytest.raises(StoreError):
             await store.open()
+        for thread in set(threading.enumerate()) - before:
+            thread.join(timeout=5)  # it may still be on its way out; it must not stay
         leaked = [t for t in set(threading.enumerate()) - before if t.is_alive()]
         assert leaked == []
     finally:
