@@ -1,0 +1,1 @@
+"""One module per shape; each has `measure(**params) -> dict` run inside a child process."""
