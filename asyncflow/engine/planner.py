@@ -6,7 +6,7 @@ rule is unit-tested on its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import timedelta
 
 from asyncflow.models.baseoperator import BaseOperator
@@ -125,76 +125,62 @@ def retry_delay(task: BaseOperator, try_number: int) -> timedelta:
     return delay
 
 
-#: above this many tasks, weights sum over paths instead of counting distinct relatives
-EXACT_WEIGHTS_LIMIT = 20_000
-
-
 def priority_weights(dag: DAG) -> dict[str, int]:
     """Each task's effective priority: its own weight plus that of all its distinct downstream
     (`downstream`), upstream (`upstream`) or none (`absolute`) tasks, as Airflow's weight_rule.
 
-    Relatives are int bitsets, indexed so that the bits a task carries are small: downstream
-    sets by reverse topological position (leaves first), upstream sets by topological position
-    (roots first). A 100,000-way fan-out then costs a few MiB, not one 12 KiB integer per task.
-    Counting distinct relatives is quadratic for a long chain, so past EXACT_WEIGHTS_LIMIT
-    tasks a weight is its own plus its direct relatives' weights (a sum over paths: exact for
-    trees, larger for diamonds; the order it gives is what dispatch needs)."""
+    Relatives are int bitsets, indexed so that the bits a task carries are small (leaves first
+    for downstream sets, roots first for upstream sets), and each bitset is dropped once the
+    last task that needs it has read it. A 100,000-way fan-out costs well under a second and
+    no memory to speak of; a long chain is the worst case, O(N^2 / 64) word operations."""
     order = dag.topological_sort()
-    if len(order) > EXACT_WEIGHTS_LIMIT:
-        return _path_weights(order, dag)
-    below = _relatives(reversed(order), lambda t: t.downstream_task_ids)
-    above = _relatives(order, lambda t: t.upstream_task_ids)
     uniform = all(t.priority_weight == 1 for t in order)
+    below = _closure(
+        order[::-1], lambda t: t.downstream_task_ids, lambda t: t.upstream_task_ids, uniform
+    )
+    above = _closure(order, lambda t: t.upstream_task_ids, lambda t: t.downstream_task_ids, uniform)
     weights: dict[str, int] = {}
     for task in order:
         if task.weight_rule is WeightRule.ABSOLUTE:
-            weights[task.task_id] = task.priority_weight
-            continue
-        downstream = task.weight_rule is WeightRule.DOWNSTREAM
-        mask, index_order = (below, order[::-1]) if downstream else (above, order)
-        bits = mask[task.task_id]
-        if uniform:
-            extra = bits.bit_count()
+            extra = 0
+        elif task.weight_rule is WeightRule.DOWNSTREAM:
+            extra = below[task.task_id]
         else:
-            extra = sum(t.priority_weight for i, t in enumerate(index_order) if bits >> i & 1)
+            extra = above[task.task_id]
         weights[task.task_id] = task.priority_weight + extra
     return weights
 
 
-def _relatives(
-    ordered: Iterable[BaseOperator], near: Callable[[BaseOperator], set[str]]
+def _closure(
+    seq: list[BaseOperator],
+    relatives_of: Callable[[BaseOperator], set[str]],
+    consumers_of: Callable[[BaseOperator], set[str]],
+    uniform: bool,
 ) -> dict[str, int]:
-    """For tasks in an order where each task's `near` relatives come first: the bitset of
-    all its relatives (bit i = the i-th task of that order)."""
-    index: dict[str, int] = {}
+    """`seq` lists each task after its relatives; bit i stands for seq[i]. Returns the weight
+    each task gets from all its relatives; a bitset lives only until its last consumer read it."""
+    index = {t.task_id: i for i, t in enumerate(seq)}
     masks: dict[str, int] = {}
-    for i, task in enumerate(ordered):
-        index[task.task_id] = i
+    pending: dict[str, int] = {}
+    totals: dict[str, int] = {}
+    for i, task in enumerate(seq):
+        relatives = relatives_of(task)
         mask = 0
-        for other in near(task):
-            mask |= (1 << index[other]) | masks[other]
-        masks[task.task_id] = mask
-    return masks
-
-
-def _path_weights(order: list[BaseOperator], dag: DAG) -> dict[str, int]:
-    cap = 2**31 - 1
-    below: dict[str, int] = {}
-    for task in reversed(order):
-        below[task.task_id] = min(
-            cap, task.priority_weight + sum(below[d] for d in task.downstream_task_ids)
-        )
-    above: dict[str, int] = {}
-    for task in order:
-        above[task.task_id] = min(
-            cap, task.priority_weight + sum(above[u] for u in task.upstream_task_ids)
-        )
-    weights = {}
-    for task in order:
-        if task.weight_rule is WeightRule.ABSOLUTE:
-            weights[task.task_id] = task.priority_weight
-        elif task.weight_rule is WeightRule.DOWNSTREAM:
-            weights[task.task_id] = below[task.task_id]
+        if relatives:
+            bits = bytearray((max(index[r] for r in relatives) >> 3) + 1)
+            for r in relatives:  # own bits through a bytearray: linear for a wide fan-in
+                j = index[r]
+                bits[j >> 3] |= 1 << (j & 7)
+                mask |= masks[r]
+                pending[r] -= 1
+                if pending[r] == 0:
+                    del masks[r], pending[r]
+            mask |= int.from_bytes(bits, "little")
+        if uniform:
+            totals[task.task_id] = mask.bit_count()
         else:
-            weights[task.task_id] = above[task.task_id]
-    return weights
+            totals[task.task_id] = sum(seq[j].priority_weight for j in range(i) if mask >> j & 1)
+        consumers = len(consumers_of(task))
+        if consumers:
+            masks[task.task_id], pending[task.task_id] = mask, consumers
+    return totals
