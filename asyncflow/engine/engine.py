@@ -22,6 +22,7 @@ from anyio import CapacityLimiter
 from asyncflow.clock import Clock, SystemClock
 from asyncflow.engine import operations
 from asyncflow.engine.dagruns import Schedules, backfill_infos, manual_run, new_run
+from asyncflow.engine.dagsource import DagSource
 from asyncflow.engine.events import EventBus, Subscription
 from asyncflow.engine.live import LiveDag, LiveRun
 from asyncflow.engine.planner import priority_weights
@@ -29,18 +30,14 @@ from asyncflow.engine.recovery import restore_run
 from asyncflow.engine.scheduler import Scheduler
 from asyncflow.engine.tasklog import install_capture
 from asyncflow.exceptions import (
-    DagDefinitionError,
     DagNotFound,
     DagRunAlreadyExists,
     DagRunNotFound,
-    ParamValidationError,
-    UnknownPoolError,
 )
 from asyncflow.models.dag import DAG
-from asyncflow.models.param import resolve_params
 from asyncflow.models.pool import Pool
 from asyncflow.models.xcom_arg import RETURN_KEY
-from asyncflow.records import DagRun, DagRunType, ImportErrorRecord, TaskInstance
+from asyncflow.records import DagRun, DagRunType, TaskInstance
 from asyncflow.states import RUN_FINISHED, DagRunState, TaskState
 from asyncflow.store.base import Store
 from asyncflow.store.sqlite import SQLiteStore
@@ -75,21 +72,20 @@ class Engine:
     ) -> None:
         if parallelism < 1:
             raise ValueError(f"parallelism must be at least 1, got {parallelism}")
-        self._given_dags = list(dags)
-        self.dags_folder = Path(dags_folder) if dags_folder is not None else None
+        self.source = DagSource(
+            list(dags),
+            Path(dags_folder) if dags_folder is not None else None,
+            dagbag_import_timeout,
+        )
         self.store: Store = store or SQLiteStore(database, durability=durability)
         self.parallelism = parallelism
         self._pools = {p.name: p for p in pools}
         self.clock: Clock = clock or SystemClock()
         self.bus = EventBus()
         self.run_schedules = run_schedules
-        self.dagbag_import_timeout = dagbag_import_timeout
         in_memory = str(database) == ":memory:"
         self._poll_interval = None if in_memory else external_poll_interval
         self.logs_folder = Path(logs_folder) if logs_folder is not None else None
-        self.import_errors: dict[str, str] = {}
-        self._rejected: dict[str, str] = {}  # file -> why its DAG loaded but cannot run
-        self.dagbag: Any = None
         self._scheduler: Scheduler | None = None
         self._schedules: Schedules | None = None
         self._tg: anyio.abc.TaskGroup | None = None
@@ -106,7 +102,7 @@ class Engine:
             self._gc_thresholds = gc.get_threshold()
             gc.set_threshold(GC_THRESHOLDS[0], GC_THRESHOLDS[1], GC_THRESHOLDS[2])
         try:
-            dags = await self._load_dags()
+            dags = await self.source.load()
             await self.store.open()
             try:
                 await self._start(dags)
@@ -139,70 +135,14 @@ class Engine:
                 gc.set_threshold(*self._gc_thresholds)
                 self._gc_thresholds = None
 
-    async def _load_dags(self) -> list[DAG]:
-        dags = list(self._given_dags)
-        if self.dags_folder is not None:
-            from asyncflow.service.dagbag import load_dags
-
-            self.dagbag = await load_dags(
-                self.dags_folder, import_timeout=self.dagbag_import_timeout
-            )
-            dags.extend(self.dagbag.dags.values())
-            self.import_errors = {f: str(e) for f, e in self.dagbag.import_errors.items()}
-            for fileloc, error in self.import_errors.items():
-                log.error("DAG file failed to import", file=fileloc, error=error)
-        seen: dict[str, DAG] = {}
-        for dag in dags:
-            if dag.dag_id in seen and seen[dag.dag_id] is not dag:
-                raise DagDefinitionError(
-                    f"dag_id is used by two DAGs (also in {seen[dag.dag_id].fileloc}): "
-                    "give each DAG a unique dag_id",
-                    dag_id=dag.dag_id,
-                    fileloc=dag.fileloc,
-                )
-            seen[dag.dag_id] = dag
-        return list(seen.values())
-
-    def _check(self, dag: DAG, pools: Mapping[str, int]) -> None:
-        if not dag.frozen:
-            dag.validate()
-        for task in dag.tasks:
-            if task.pool is not None and task.pool not in pools:
-                raise UnknownPoolError(
-                    f"pool {task.pool!r} is not declared: add it to the config's [pools] or "
-                    f"Engine(pools=[Pool({task.pool!r}, slots=N)]); known: {sorted(pools)}",
-                    dag_id=dag.dag_id,
-                    fileloc=dag.fileloc,
-                    task_id=task.task_id,
-                )
-        if dag.timetable.can_be_scheduled:
-            try:
-                resolve_params(dag.params, None, dag_id=dag.dag_id)
-            except ParamValidationError as exc:
-                raise DagDefinitionError(
-                    f"{exc}; a scheduled DAG needs a default for every param",
-                    dag_id=dag.dag_id,
-                    fileloc=dag.fileloc,
-                ) from None
-
     async def _start(self, dags: list[DAG]) -> None:
         store = self.store
         for pool in self._pools.values():
             await store.set_pool(pool.name, pool.slots)
         pools = await store.get_pools()
-        from_folder = set(self.dagbag.dags) if self.dagbag is not None else set()
-        for dag in list(dags):
-            try:
-                self._check(dag, pools)
-            except DagDefinitionError as exc:
-                if dag.dag_id not in from_folder:
-                    raise  # a DAG given in code: the caller's error, at once
-                # one bad DAG file must not keep the others from running
-                log.error("DAG cannot be scheduled", dag_id=dag.dag_id, error=str(exc))
-                self._rejected[dag.fileloc or dag.dag_id] = str(exc)
-                dags.remove(dag)
-        if self.dagbag is not None:
-            await store.replace_import_errors(self._import_error_records())
+        dags = self.source.admit(dags, pools)
+        if self.source.dagbag is not None:
+            await store.replace_import_errors(self.source.error_records(self.clock.now()))
         if self.logs_folder is not None:
             install_capture()
         scheduler = Scheduler(
@@ -258,18 +198,6 @@ class Engine:
         scheduler.dags[dag.dag_id] = live_dag
         scheduler.burst.dag_rows.append((dag.dag_id, flag, dag.fileloc, now.isoformat()))
         return live_dag
-
-    def _import_error_records(self) -> list[ImportErrorRecord]:
-        now = self.clock.now()
-        errors = self.dagbag.import_errors if self.dagbag is not None else {}
-        records = {
-            f: ImportErrorRecord(f, str(e), getattr(e, "stacktrace", ""), now)
-            for f, e in errors.items()
-        }
-        for fileloc, message in self._rejected.items():
-            records.setdefault(fileloc, ImportErrorRecord(fileloc, message, "", now))
-        self.import_errors = {f: r.message for f, r in records.items()}
-        return list(records.values())
 
     async def _restore(self, live_dag: LiveDag, record: DagRun, now: datetime) -> LiveRun:
         tis = await self.store.get_task_instances(record.dag_id, record.run_id)
@@ -363,6 +291,11 @@ class Engine:
 
     # -- the API --------------------------------------------------------------------------------
     @property
+    def import_errors(self) -> dict[str, str]:
+        """DAG file -> why it has no DAG running (a failed import, or a DAG that may not run)."""
+        return self.source.import_errors()
+
+    @property
     def dags(self) -> dict[str, DAG]:
         """The DAGs being scheduled (not those whose file was removed)."""
         return {d: live.dag for d, live in self._require().dags.items() if not live.removed}
@@ -371,22 +304,11 @@ class Engine:
         """Re-scan the DAG folder: schedule added DAGs, replace changed ones (runs in flight
         finish with the DAG they started with), stop scheduling removed or broken ones (their
         history stays). Returns the DagBag's `BagChanges`, or None without a DAG folder."""
-        if self.dagbag is None:
-            return None
         scheduler = self._require()
-        changes = await anyio.to_thread.run_sync(self.dagbag.refresh)
-        fresh: dict[str, DAG] = {}
-        rejected_before = dict(self._rejected)
-        for dag_id in [*changes.added, *changes.changed]:
-            dag = self.dagbag.dags[dag_id]
-            self._rejected.pop(dag.fileloc or dag_id, None)
-            try:
-                self._check(dag, scheduler.pools)
-            except DagDefinitionError as exc:
-                log.error("DAG cannot be scheduled", dag_id=dag_id, error=str(exc))
-                self._rejected[dag.fileloc or dag_id] = str(exc)
-                continue
-            fresh[dag_id] = dag
+        refresh = await self.source.refresh(scheduler.pools)
+        if refresh is None:
+            return None
+        fresh, changes = refresh.fresh, refresh.changes
         latest = {d: await self.store.latest_automated_run(d) for d in fresh}
         paused = await self.store.get_paused()
         assert self._schedules is not None
@@ -407,8 +329,8 @@ class Engine:
                     scheduler.dags[dag_id].removed = True
 
         await self._in_loop(apply)
-        if changes.errors_changed or self._rejected != rejected_before:
-            await self.store.replace_import_errors(self._import_error_records())
+        if refresh.errors_changed:
+            await self.store.replace_import_errors(self.source.error_records(self.clock.now()))
         for dag_id in changes.added:
             log.info("DAG added", dag_id=dag_id)
         for dag_id in changes.removed:
