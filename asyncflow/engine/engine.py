@@ -353,7 +353,8 @@ class Engine:
         logical_date: datetime | None = None,
         run_id: str | None = None,
     ) -> DagRun:
-        """Create a manual run (queued); it starts as soon as max_active_runs allows."""
+        """Create a manual run; it starts as soon as max_active_runs allows. Returns the run as
+        committed: `queued`, or already `running` when it could start in the same step."""
         live_dag = self._live_dag(dag_id)
         record = manual_run(
             live_dag.dag, now=self.clock.now(), conf=conf, logical_date=logical_date,

@@ -121,8 +121,11 @@ class SQLiteStore(Store):
             return
         with anyio.CancelScope(shield=True):
             if not self.in_memory:
-                # on failure the WAL is replayed on the next open; nothing is lost
+                # Fold the WAL back into the database, but never wait for it: beside a busy
+                # daemon (a CLI command closing) the checkpoint gives up after 100 ms. What is
+                # left in the WAL is replayed on the next open; nothing is lost.
                 with contextlib.suppress(sqlite3.Error):
+                    await conn.execute("PRAGMA busy_timeout=100")
                     await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             await conn.close()
 
