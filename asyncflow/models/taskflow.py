@@ -21,7 +21,7 @@ from asyncflow.models.baseoperator import BaseOperator, Context
 from asyncflow.models.dag import DAG, current_dag
 from asyncflow.models.param import Param
 from asyncflow.models.xcom_arg import DagParam, XComArg, iter_references
-from asyncflow.operators.bash import child_environment, run_bash
+from asyncflow.operators.bash import child_environment, exit_codes, run_bash
 from asyncflow.operators.python import (
     BranchPythonOperator,
     PythonOperator,
@@ -89,12 +89,7 @@ class DecoratedBashOperator(_TaskFlowMixin, PythonOperator):
         self.env = env
         self.append_env = append_env
         self.cwd = cwd
-        if skip_on_exit_code is None:
-            self.skip_on_exit_code: tuple[int, ...] = ()
-        elif isinstance(skip_on_exit_code, int):
-            self.skip_on_exit_code = (skip_on_exit_code,)
-        else:
-            self.skip_on_exit_code = tuple(skip_on_exit_code)
+        self.skip_on_exit_code = exit_codes(skip_on_exit_code)
 
     async def execute_callable(
         self, args: Sequence[Any], kwargs: Mapping[str, Any], context: Context

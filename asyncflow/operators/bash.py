@@ -41,6 +41,15 @@ def child_environment(env: Mapping[str, str] | None, append_env: bool) -> dict[s
     return base
 
 
+def exit_codes(value: int | Sequence[int] | None) -> tuple[int, ...]:
+    """`skip_on_exit_code` as a tuple: one code, several, or none."""
+    if value is None:
+        return ()
+    if isinstance(value, int):
+        return (value,)
+    return tuple(value)
+
+
 def describe_exit(code: int) -> str:
     if code < 0:
         try:
@@ -73,12 +82,7 @@ class BashOperator(BaseOperator):
         self.env = dict(env) if env is not None else None
         self.append_env = append_env
         self.output_encoding = output_encoding
-        if skip_on_exit_code is None:
-            self.skip_on_exit_code: tuple[int, ...] = ()
-        elif isinstance(skip_on_exit_code, int):
-            self.skip_on_exit_code = (skip_on_exit_code,)
-        else:
-            self.skip_on_exit_code = tuple(skip_on_exit_code)
+        self.skip_on_exit_code = exit_codes(skip_on_exit_code)
         self.cwd = cwd
         self.termination_grace = termination_grace
 
