@@ -46,8 +46,9 @@ async def test_failed_commits_are_retried_and_nothing_runs_before_its_state_is_s
     async with Engine(dags=[dag], store=store) as engine:
         events = engine.subscribe()
         store.failures = 3  # the trigger's burst fails three times, then lands
-        run = await engine.trigger_dag("disk")  # returns once the burst finally committed
-        run = await engine.wait_for_run("disk", run.run_id, timeout=10)
+        with anyio.fail_after(10):
+            run = await engine.trigger_dag("disk")  # returns once the burst finally committed
+            run = await engine.wait_for_run("disk", run.run_id)
         tis = {t.task_id: t for t in await engine.get_task_instances("disk", run.run_id)}
         seen: list[TaskStateChanged] = []
         with anyio.move_on_after(0.2):
