@@ -120,9 +120,10 @@ def clear(cli: Cli) -> int:
 
     A finished run is changed in the database directly and set back to `queued`: a running
     daemon adopts it within a second (as a triggered run), a stopped one at its next start.
-    A queued or running run belongs to the daemon, which must clear it itself (an Engine API
-    not reachable from another process yet): then this exits 69, unless no daemon holds the
-    database, in which case the lock is taken and the rows are reset for the next start."""
+    A queued or running run belongs to the daemon: the command queues a request that the
+    daemon carries out within a second (Engine.clear_task_instances: a running attempt is
+    stopped) and prints its answer. With no daemon running, the lock is taken and the rows are
+    reset for the next start."""
     from asyncflow.exceptions import DagRunNotFound
     from asyncflow.states import RUN_FINISHED
 
@@ -135,23 +136,53 @@ def clear(cli: Cli) -> int:
         raise DagRunNotFound(dag.dag_id, args.run_id)
     if run.state in RUN_FINISHED:
         cleared, requeued = cli.with_store(lambda store: _reset(store, dag, wanted, args))
+    elif cli.daemon_pid() is not None:  # the daemon runs it: ask the daemon to clear it
+        return _clear_through_daemon(cli, dag, wanted, args)
     else:
         what = f"clearing run {run.run_id} of {dag.dag_id} (it is {run.state.value})"
-        try:
-            with cli.exclusive(what):
-                cleared, requeued = cli.with_store(lambda store: _reset(store, dag, wanted, args))
-        except CommandError as exc:
-            raise CommandError(
-                f"{exc}. A running daemon must clear its active runs itself; wait until the "
-                "run has finished, then clear it",
-                EXIT_UNAVAILABLE,
-            ) from None
+        with cli.exclusive(what):
+            cleared, requeued = cli.with_store(lambda store: _reset(store, dag, wanted, args))
     rows = [{"task_id": ti.task_id, "was": ti.state, "try_number": ti.try_number}
             for ti in cleared]  # fmt: skip
     cli.out.rows(rows, ("task_id", "was", "try_number"), empty="nothing to clear")
     if requeued and not cli.out.json:
         cli.out.note(f"run {run.run_id} is queued again: a running daemon picks it up within a "
                      "second")  # fmt: skip
+    return 0
+
+
+def _clear_through_daemon(cli: Cli, dag: DAG, wanted: set[str], args: Any) -> int:
+    """Queue a clear request for the running daemon (it reads requests every second) and
+    wait, up to 30 s, for its answer."""
+    import anyio
+
+    payload = {
+        "dag_id": dag.dag_id,
+        "run_id": args.run_id,
+        "task_ids": sorted(wanted),
+        "only_failed": bool(args.only_failed),
+    }
+
+    async def ask(store: SQLiteStore) -> dict[str, Any] | None:
+        request_id = await store.add_request("clear", payload)
+        with anyio.move_on_after(30):
+            # another process answers through the database: polling is the only signal
+            while (result := await store.request_result(request_id)) is None:  # noqa: ASYNC110
+                await anyio.sleep(0.1)
+            return result
+        return None
+
+    result = cli.with_store(ask)
+    if result is None:
+        raise CommandError(
+            "the daemon did not answer the clear request within 30 s; it stays queued and is "
+            "carried out when the daemon reads it",
+            EXIT_UNAVAILABLE,
+        )
+    if not result.get("ok"):
+        raise CommandError(f"the daemon refused to clear: {result.get('error')}", 1)
+    rows = [{"task_id": task_id} for task_id in result.get("task_ids", [])]
+    cli.out.rows(rows, ("task_id",), empty="nothing to clear")
     return 0
 
 

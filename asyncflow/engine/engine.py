@@ -30,6 +30,7 @@ from asyncflow.engine.recovery import restore_run
 from asyncflow.engine.scheduler import Scheduler
 from asyncflow.engine.tasklog import install_capture
 from asyncflow.exceptions import (
+    AsyncflowError,
     DagNotFound,
     DagRunAlreadyExists,
     DagRunNotFound,
@@ -270,12 +271,27 @@ class Engine:
                         restore_run(scheduler, live_dag, record, tis, xcoms, now)
 
                 await self._in_loop(adopt)
+        for request_id, kind, payload in await self.store.pending_requests():
+            await self.store.finish_request(request_id, await self._carry_out(kind, payload))
         paused = await self.store.get_paused()
         changed = {d: p for d, p in paused.items() if d in scheduler.dags
                    and scheduler.dags[d].paused != p}  # fmt: skip
         if changed:
             await self._in_loop(lambda now: self._apply_paused(changed, write=False))
         del now
+
+    async def _carry_out(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """One request another process queued (`asyncflow tasks clear` on an active run)."""
+        try:
+            if kind == "clear":
+                cleared = await self.clear_task_instances(**payload)
+                return {"ok": True, "task_ids": cleared}
+            if kind == "mark":
+                marked = await self.set_task_instance_state(**payload)
+                return {"ok": True, "task_ids": marked}
+            return {"ok": False, "error": f"unknown request kind {kind!r}"}
+        except (AsyncflowError, TypeError, ValueError) as exc:
+            return {"ok": False, "error": str(exc)}
 
     def _apply_paused(self, flags: Mapping[str, bool], *, write: bool) -> None:
         scheduler = self._require()

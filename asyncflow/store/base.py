@@ -194,6 +194,22 @@ class Store(ABC):
     @abstractmethod
     async def get_import_errors(self) -> list[ImportErrorRecord]: ...
 
+    # -- requests: what another process (the CLI) asks the running engine to do ------------
+    @abstractmethod
+    async def add_request(self, kind: str, payload: dict[str, Any]) -> int:
+        """Queue a request; returns its id."""
+
+    @abstractmethod
+    async def pending_requests(self) -> list[tuple[int, str, dict[str, Any]]]:
+        """Requests not yet done, oldest first: (id, kind, payload)."""
+
+    @abstractmethod
+    async def finish_request(self, request_id: int, result: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    async def request_result(self, request_id: int) -> dict[str, Any] | None:
+        """The result once the request is done, else None."""
+
     @abstractmethod
     async def get_pools(self) -> dict[str, int]: ...
 

@@ -65,6 +65,18 @@ STEPS: list[str] = [
         description  TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 2: requests from other processes (the CLI) that the running engine carries out
+    """
+    CREATE TABLE request (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind        TEXT NOT NULL,
+        payload     TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        done_at     TEXT,
+        result      TEXT
+    );
+    CREATE INDEX request_pending ON request (done_at);
+    """,
 ]
 
 LATEST = len(STEPS)

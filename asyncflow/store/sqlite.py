@@ -8,6 +8,7 @@ the executemany's, COMMIT - a single round trip however many rows it holds.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime
@@ -246,6 +247,50 @@ class SQLiteStore(Store):
             "SELECT fileloc, message, stacktrace, timestamp FROM import_error ORDER BY fileloc"
         )
         return [ImportErrorRecord(f, m, s, datetime.fromisoformat(t)) for f, m, s, t in rows]
+
+    async def add_request(self, kind: str, payload: dict[str, Any]) -> int:
+        def add(db: sqlite3.Connection) -> int:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = db.execute(
+                    "INSERT INTO request (kind, payload, created_at) VALUES (?, ?, "
+                    "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                    (kind, json.dumps(payload)),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return int(cursor.lastrowid or 0)
+
+        with anyio.CancelScope(shield=True):
+            request_id = await self._call(add)
+        return request_id
+
+    async def pending_requests(self) -> list[tuple[int, str, dict[str, Any]]]:
+        rows = await self._fetch(
+            "SELECT id, kind, payload FROM request WHERE done_at IS NULL ORDER BY id"
+        )
+        return [(i, k, json.loads(p)) for i, k, p in rows]
+
+    async def finish_request(self, request_id: int, result: dict[str, Any]) -> None:
+        def finish(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
+                "UPDATE request SET done_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), result=? "
+                "WHERE id=?",
+                (json.dumps(result), request_id),
+            )
+            db.execute("COMMIT")
+
+        with anyio.CancelScope(shield=True):
+            await self._call(finish)
+
+    async def request_result(self, request_id: int) -> dict[str, Any] | None:
+        rows = await self._fetch(
+            "SELECT result FROM request WHERE id=? AND done_at IS NOT NULL", (request_id,)
+        )
+        return json.loads(rows[0][0]) if rows else None
 
     async def get_pools(self) -> dict[str, int]:
         return {n: s for n, s in await self._fetch("SELECT name, slots FROM pool ORDER BY name")}

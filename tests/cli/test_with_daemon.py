@@ -99,3 +99,45 @@ def test_a_cleared_finished_run_is_run_again_by_the_daemon(d: Daemon) -> None:
     run_cli(d, "tasks", "clear", "manual", "--run-id", "again")
     wait_for(lambda: echo() == ("success", 2), timeout=5, what="the daemon to run it again")
     wait_for(lambda: run_states(d.database, "manual") == ["success"], what="the run to finish")
+
+
+ACTIVE = """
+from pathlib import Path
+import anyio
+from asyncflow import DAG, task
+
+GATE = Path(__file__).with_name("gate")
+
+with DAG("active", schedule=None) as dag:
+    @task
+    async def slow():
+        while not GATE.exists():  # keeps the run active until the test opens the gate
+            await anyio.sleep(0.05)
+
+    @task
+    def quick():
+        raise ValueError("fails every time")
+
+    slow()
+    quick()
+"""
+
+
+def test_clearing_a_run_the_daemon_is_running_goes_through_the_daemon(d: Daemon) -> None:
+    d.write_dag("active.py", ACTIVE)
+
+    def quick() -> tuple[str, int] | None:
+        rows = query(d.database, "SELECT state, try_number FROM task_instance "
+                     "WHERE run_id='busy' AND task_id='quick'")  # fmt: skip
+        return rows[0] if rows else None
+
+    wait_for(lambda: "active" in run_cli(d, "dags", "list"), timeout=10, what="the new DAG")
+    run_cli(d, "dags", "trigger", "active", "--run-id", "busy")
+    wait_for(lambda: quick() == ("failed", 1), timeout=10, what="the first attempt")
+    assert run_states(d.database, "active") == ["running"]  # slow keeps the run active
+    out = run_cli(d, "tasks", "clear", "active", "--run-id", "busy", "--task-ids", "quick")
+    assert "quick" in out
+    wait_for(lambda: quick() == ("failed", 2), timeout=10, what="the daemon to run it again")
+    (d.dags / "gate").write_text("")
+    wait_for(lambda: run_states(d.database, "active") == ["failed"], timeout=10,
+             what="the run to finish")  # fmt: skip
