@@ -100,7 +100,7 @@ class LiveRun:
     """An active (queued or running) DAG run and its task instances."""
 
     __slots__ = (
-        "active", "base_context", "conflict", "dag", "dirty", "is_new", "record", "tis",
+        "base_context", "conflict", "dag", "dirty", "is_new", "record", "tis",
         "unfinished",
         "waiters", "xcoms",
     )  # fmt: skip
@@ -113,7 +113,6 @@ class LiveRun:
             for task_id, task in dag.task_dict.items()
         }
         self.unfinished = len(self.tis)
-        self.active = 0  # task instances holding a slot
         self.xcoms: XComCache = {}
         self.base_context: dict[str, Any] | None = None
         self.dirty = False

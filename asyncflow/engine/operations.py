@@ -149,10 +149,6 @@ def reopen(scheduler: Scheduler, run: LiveRun, now: datetime) -> None:
         scheduler.burst.after.append(forget)
 
 
-def unfinished_ids(run: LiveRun) -> list[str]:
-    return [t for t, ti in run.tis.items() if ti.state not in FINISHED]
-
-
 def time_out(scheduler: Scheduler, run: LiveRun, now: datetime) -> None:
     """dagrun_timeout passed: the run fails; unfinished task instances are stopped and
     marked skipped (as Airflow does)."""

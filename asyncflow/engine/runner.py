@@ -4,6 +4,7 @@ scheduler turns the `Attempt` into transitions."""
 from __future__ import annotations
 
 import functools
+import inspect
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -103,7 +104,7 @@ async def run_callbacks(callbacks: list[Any], context: Context, *, what: str, wh
     """Call each callback; an error is logged and changes nothing."""
     for callback in callbacks:
         try:
-            if anyio_iscoroutinefunction(callback):
+            if is_async_callable(callback):
                 await callback(context)
             else:
                 await run_sync(functools.partial(callback, context))
@@ -119,9 +120,8 @@ async def run_callbacks(callbacks: list[Any], context: Context, *, what: str, wh
             )
 
 
-def anyio_iscoroutinefunction(fn: Any) -> bool:
-    import inspect
-
+def is_async_callable(fn: Any) -> bool:
+    """An `async def` function, or an object whose `__call__` is one."""
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
     )

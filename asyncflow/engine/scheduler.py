@@ -456,7 +456,6 @@ class Scheduler:
         task = ti.task
         live_dag = self.dags[ti.run.dag_id]
         self.running += sign
-        ti.run.active += sign
         live_dag.running_tasks += sign
         if task.pool is not None:
             self.pool_used[task.pool] = self.pool_used.get(task.pool, 0) + sign * task.pool_slots

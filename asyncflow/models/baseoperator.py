@@ -212,10 +212,6 @@ class BaseOperator:
     def dag_id(self) -> str:
         return self._dag.dag_id if self._dag is not None else "(no DAG)"
 
-    @property
-    def has_templates(self) -> bool:
-        return bool(self.template_fields)
-
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"
 

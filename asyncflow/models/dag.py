@@ -330,9 +330,5 @@ class DAG:
         return anyio.run(_run, backend_options={"use_uvloop": use_uvloop})
 
 
-def dag_id_of(value: DAG | str) -> str:
-    return value if isinstance(value, str) else value.dag_id
-
-
 def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
