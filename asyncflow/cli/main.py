@@ -186,8 +186,8 @@ def _task_commands(b: _Builder, sub: Any) -> None:
     p.add_argument("--logical-date", metavar="DATE", help="ISO date or date-time; default now")
     p = b.leaf(
         tasks, "clear", f"{m}:clear",
-        "run task instances of a finished run again: they go back to 'none', their XComs are "
-        "deleted and the run is queued for the daemon",
+        "run task instances again: they go back to 'none' and their XComs are deleted; a "
+        "finished run is queued for the daemon, a run the daemon is running is cleared by it",
     )  # fmt: skip
     p.add_argument("dag_id", metavar="DAG")
     p.add_argument("--run-id", required=True, metavar="ID")
@@ -197,6 +197,10 @@ def _task_commands(b: _Builder, sub: Any) -> None:
     p.add_argument(
         "--only-failed", action="store_true", help="only failed and upstream_failed ones"
     )
+    p.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS",
+        help="how long to wait for a running daemon's answer (default 30)",
+    )  # fmt: skip
     p = b.leaf(
         tasks, "states-for-dag-run", f"{m}:states_for_dag_run", "each task instance of a run"
     )

@@ -153,7 +153,7 @@ def clear(cli: Cli) -> int:
 
 def _clear_through_daemon(cli: Cli, dag: DAG, wanted: set[str], args: Any) -> int:
     """Queue a clear request for the running daemon (it reads requests every second) and
-    wait, up to 30 s, for its answer."""
+    wait, up to --timeout seconds, for its answer."""
     import anyio
 
     payload = {
@@ -165,7 +165,7 @@ def _clear_through_daemon(cli: Cli, dag: DAG, wanted: set[str], args: Any) -> in
 
     async def ask(store: SQLiteStore) -> dict[str, Any] | None:
         request_id = await store.add_request("clear", payload)
-        with anyio.move_on_after(30):
+        with anyio.move_on_after(args.timeout):
             # another process answers through the database: polling is the only signal
             while (result := await store.request_result(request_id)) is None:  # noqa: ASYNC110
                 await anyio.sleep(0.1)
@@ -175,8 +175,8 @@ def _clear_through_daemon(cli: Cli, dag: DAG, wanted: set[str], args: Any) -> in
     result = cli.with_store(ask)
     if result is None:
         raise CommandError(
-            "the daemon did not answer the clear request within 30 s; it stays queued and is "
-            "carried out when the daemon reads it",
+            f"the daemon did not answer the clear request within {args.timeout:g} s; it stays "
+            "queued and is carried out when the daemon reads it",
             EXIT_UNAVAILABLE,
         )
     if not result.get("ok"):

@@ -273,7 +273,8 @@ def test_tasks_clear_requeues_a_finished_run(env: Env) -> None:
 
     # the run is queued now (active): only the daemon may change it while it holds the lock
     with DatabaseLock(env.database):
-        busy = env.run("tasks", "clear", "daily", "--run-id", run_id, "--task-ids", "a")
+        busy = env.run("tasks", "clear", "daily", "--run-id", run_id, "--task-ids", "a",
+                       "--timeout", "0.5")  # fmt: skip
     assert busy.code == 69 and "daemon" in busy.err
 
     # without a daemon the command takes the lock itself and may change an active run
