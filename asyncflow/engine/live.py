@@ -14,7 +14,7 @@ from asyncflow.engine.planner import UpstreamCounts
 from asyncflow.models.baseoperator import BaseOperator
 from asyncflow.models.dag import DAG
 from asyncflow.records import DagRun, TaskInstance
-from asyncflow.states import FINISHED, DagRunState, TaskState
+from asyncflow.states import FAILED_STATES, FINISHED, DagRunState, TaskState
 from asyncflow.store.base import RunRow, RunUpdate, TIRow, iso, run_row
 
 
@@ -147,6 +147,13 @@ class LiveRun:
             else:
                 self.unfinished += 1
 
+    def outcome(self) -> DagRunState:
+        """The state a run whose task instances are all finished ends in (Airflow's rule:
+        failed when a leaf failed or was upstream_failed, else success)."""
+        leaves = (self.tis[t.task_id] for t in self.dag.leaves)
+        failed = any(ti.state in FAILED_STATES for ti in leaves)
+        return DagRunState.FAILED if failed else DagRunState.SUCCESS
+
     def insert_row(self) -> RunRow:
         return run_row(self.record)
 
@@ -196,6 +203,17 @@ class LiveDag:
             for t in dag.tasks
             if t.start_date is not None or t.end_date is not None
         }
+
+    def remember_finished(self, run: LiveRun) -> bool:
+        """Keep the task states of the latest finished run, for depends_on_past. True when
+        this DAG has such tasks (whoever waits on the past should look again)."""
+        if not self.has_past_deps:
+            return False
+        last = self.last_finished
+        if last is None or last[0] <= run.record.logical_date:
+            states = {t: ti.state for t, ti in run.tis.items()}
+            self.last_finished = (run.record.logical_date, states)
+        return True
 
     @property
     def active_runs(self) -> int:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from asyncflow.engine.live import LiveDag, LiveRun
+from asyncflow.engine.recovery import mirror_run
 from asyncflow.exceptions import TaskNotFound
 from asyncflow.models.dag import DAG
 from asyncflow.records import DagRun, TaskInstance
@@ -48,20 +49,8 @@ def load_finished_run(
     xcoms: list[XComRow],
 ) -> LiveRun:
     """A finished run taken back into memory so that it can be changed."""
-    key = (record.dag_id, record.run_id)
-    if key in scheduler.runs:
-        return scheduler.runs[key]
-    run = LiveRun(live_dag.dag, record, live_dag.priorities)
-    by_id = {ti.task_id: ti for ti in stored}
-    for task_id, live in run.tis.items():
-        if task_id in by_id:
-            live.load(by_id[task_id])
-        else:
-            scheduler.burst.ti_inserts.append(live.row())
-    run.xcoms = {(t, m, k): v for (_, _, t, m, k, v) in xcoms}
-    run.recount()
-    scheduler.runs[key] = run
-    return run
+    live = scheduler.runs.get((record.dag_id, record.run_id))
+    return live or mirror_run(scheduler, live_dag, record, stored, xcoms)
 
 
 def clear(
@@ -127,19 +116,11 @@ def reopen(scheduler: Scheduler, run: LiveRun, now: datetime) -> None:
         scheduler.set_run_state(run, DagRunState.QUEUED, now, end_date=None, queued_at=now)
         scheduler.queue_run(scheduler.dags[run.dag_id], run)
     else:  # still finished: its state follows its leaves again
-        leaves = [run.tis[t.task_id] for t in run.dag.leaves]
-        failed = any(ti.state in FAILED_STATES for ti in leaves)
-        final = DagRunState.FAILED if failed else DagRunState.SUCCESS
+        final = run.outcome()
         if final is not state:
             scheduler.set_run_state(run, final, now, end_date=now)
         live_dag = scheduler.dags.get(run.dag_id)
-        if live_dag is not None and live_dag.has_past_deps:
-            last = live_dag.last_finished
-            if last is None or last[0] <= run.record.logical_date:
-                live_dag.last_finished = (
-                    run.record.logical_date,
-                    {t: i.state for t, i in run.tis.items()},
-                )
+        if live_dag is not None and live_dag.remember_finished(run):
             scheduler.unblock(("past", run.dag_id))
 
         def forget() -> None:

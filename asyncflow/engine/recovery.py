@@ -9,26 +9,29 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
+from typing import TYPE_CHECKING
 
 from asyncflow.engine.live import LiveDag, LiveRun
 from asyncflow.engine.planner import retry_delay
-from asyncflow.engine.scheduler import Scheduler
 from asyncflow.records import DagRun, TaskInstance
 from asyncflow.states import FINISHED, DagRunState, TaskState
 from asyncflow.store.base import XComRow, iso
 
+if TYPE_CHECKING:
+    from asyncflow.engine.scheduler import Scheduler
+
 LOST = "lost: the engine stopped (crash, kill or power loss) while this attempt ran"
 
 
-def restore_run(
+def mirror_run(
     scheduler: Scheduler,
     live_dag: LiveDag,
     record: DagRun,
     stored: list[TaskInstance],
     xcoms: list[XComRow],
-    now: datetime,
 ) -> LiveRun:
-    """Put a stored unfinished run back under the scheduler's control."""
+    """The in-memory mirror of a stored run, registered with the scheduler: task instances
+    loaded, tasks added to the DAG since inserted, tasks gone from it marked removed."""
     run = LiveRun(live_dag.dag, record, live_dag.priorities)
     by_id = {ti.task_id: ti for ti in stored}
     for task_id, live in run.tis.items():
@@ -47,6 +50,19 @@ def restore_run(
     run.xcoms = {(t, m, k): v for (_, _, t, m, k, v) in xcoms}
     run.recount()
     scheduler.runs[(record.dag_id, record.run_id)] = run
+    return run
+
+
+def restore_run(
+    scheduler: Scheduler,
+    live_dag: LiveDag,
+    record: DagRun,
+    stored: list[TaskInstance],
+    xcoms: list[XComRow],
+    now: datetime,
+) -> LiveRun:
+    """Put a stored unfinished run back under the scheduler's control."""
+    run = mirror_run(scheduler, live_dag, record, stored, xcoms)
     if record.state is DagRunState.RUNNING:
         live_dag.running_runs += 1
     for live in list(run.tis.values()):

@@ -39,7 +39,6 @@ from asyncflow.models.baseoperator import Context
 from asyncflow.operators.empty import EmptyOperator
 from asyncflow.records import DagRun, DagRunType
 from asyncflow.states import (
-    FAILED_STATES,
     RUN_TRANSITIONS,
     TASK_TRANSITIONS,
     DagRunState,
@@ -306,18 +305,12 @@ class Scheduler:
         self._propagate(settled, now)
 
     def _finish_run(self, run: LiveRun, now: datetime) -> None:
-        leaves = [run.tis[t.task_id] for t in run.dag.leaves]
-        failed = any(ti.state in FAILED_STATES for ti in leaves)
-        state = DagRunState.FAILED if failed else DagRunState.SUCCESS
+        state = run.outcome()
+        failed = state is DagRunState.FAILED
         self.set_run_state(run, state, now, end_date=now)
         self.release_run(run)
         live_dag = self.dags.get(run.dag_id)
-        if live_dag is not None and live_dag.has_past_deps:
-            last = live_dag.last_finished
-            if last is None or last[0] <= run.record.logical_date:
-                live_dag.last_finished = (
-                    run.record.logical_date, {t: i.state for t, i in run.tis.items()},
-                )  # fmt: skip
+        if live_dag is not None and live_dag.remember_finished(run):
             self.unblock(("past", run.dag_id))
         callbacks = run.dag.on_failure_callback if failed else run.dag.on_success_callback
         if callbacks is not None:
@@ -448,9 +441,8 @@ class Scheduler:
         return run.base_context
 
     def _context_of(self, run: LiveRun) -> dict[str, Any]:
-        if run.base_context is None or run.base_context["dag_run"] is not run.record:
-            run.base_context = run_context(run.dag, run.record)
-        return dict(run.base_context)
+        """A copy of the run's context, for callbacks to extend."""
+        return dict(self._base_context(run))
 
     def _occupy(self, ti: LiveTI, sign: int) -> None:
         task = ti.task
