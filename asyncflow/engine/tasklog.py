@@ -77,15 +77,14 @@ class _RoutedHandler(logging.Handler):
             log.line(f"{record.levelname} {record.name}: {self.format(record)}")
 
 
-_installed = False
-
-
 def install_capture() -> None:
-    """Route print() and stdlib logging of task code to attempt logs (idempotent)."""
-    global _installed
-    if _installed:
-        return
-    _installed = True
-    sys.stdout = _RoutedStream(sys.stdout)
-    sys.stderr = _RoutedStream(sys.stderr)
-    logging.getLogger().addHandler(_RoutedHandler())
+    """Route print() and stdlib logging of task code to attempt logs. Idempotent, and checked
+    at every engine start: whoever replaced sys.stdout since (an application, a test runner)
+    gets its stream wrapped in turn rather than bypassed."""
+    if not isinstance(sys.stdout, _RoutedStream):
+        sys.stdout = _RoutedStream(sys.stdout)
+    if not isinstance(sys.stderr, _RoutedStream):
+        sys.stderr = _RoutedStream(sys.stderr)
+    root = logging.getLogger()
+    if not any(isinstance(h, _RoutedHandler) for h in root.handlers):
+        root.addHandler(_RoutedHandler())
