@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 import pytest
 import structlog
 
-from asyncflow.engine import tasklog
 from asyncflow.models import dag as dag_module
 from asyncflow.service.strays import MARKER
 
@@ -243,10 +242,9 @@ def restore_process_state() -> Iterator[None]:
     handlers, level = list(root.handlers), root.level
     marker = os.environ.get(MARKER)
     defaults = dag_module.DagDefaults(**vars(dag_module.DAG_DEFAULTS))
-    streams, capture = (sys.stdout, sys.stderr), tasklog._installed
+    streams = (sys.stdout, sys.stderr)
     yield
     sys.stdout, sys.stderr = streams
-    tasklog._installed = capture
     structlog.reset_defaults()
     root.handlers[:] = handlers
     root.setLevel(level)
