@@ -52,6 +52,9 @@ class TaskInstance:
     #: why the last attempt ended as it did (exception, exit code, signal, timeout, lost, shutdown)
     error: str | None = None
     next_try_at: datetime | None = None
+    #: attempts in a row lost by the engine (crash, kill -9) rather than ended by the task;
+    #: they cost no try, and after `max_lost_attempts` of them the task is failed
+    lost_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)

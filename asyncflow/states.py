@@ -64,6 +64,7 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
             T.UP_FOR_RESCHEDULE,
             T.DEFERRED,
             T.NONE,  # cleared while running
+            T.SCHEDULED,  # interrupted or lost by the engine: runs again, no try used
         }
     ),
     T.UP_FOR_RETRY: frozenset({T.SCHEDULED, T.NONE, T.FAILED, T.SUCCESS, T.SKIPPED}),

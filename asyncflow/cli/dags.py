@@ -198,14 +198,14 @@ def test_dag(cli: Cli) -> int:
 
 
 def _set_paused(cli: Cli, is_paused: bool) -> int:
-    from asyncflow.store.base import WriteBatch
+    from asyncflow.store.base import DagRow, WriteBatch
 
     dag_id = cli.args.dag_id
 
     async def write(store: SQLiteStore) -> None:
         if dag_id not in await store.get_paused():
             cli.get_dag(dag_id)  # not known to the database yet: it must be in the folder
-        await store.write(WriteBatch(dags=[(dag_id, is_paused, None, None)]))
+        await store.write(WriteBatch(dags=[DagRow(dag_id, is_paused, None, None)]))
 
     cli.with_store(write)
     word = "paused" if is_paused else "unpaused"

@@ -192,7 +192,7 @@ async def _reset(
     import dataclasses
 
     from asyncflow.states import FAILED_STATES, RUN_FINISHED, DagRunState, TaskState
-    from asyncflow.store.base import WriteBatch, run_row
+    from asyncflow.store.base import RunUpdate, TIRow, WriteBatch, XComKey, run_row
 
     run = await store.get_dag_run(dag.dag_id, args.run_id)
     assert run is not None
@@ -206,15 +206,15 @@ async def _reset(
     batch = WriteBatch()
     for ti in chosen:
         retries = dag.get_task(ti.task_id).retries
-        batch.ti_updates.append((
+        batch.ti_updates.append(TIRow(
             TaskState.NONE.value, ti.try_number, ti.try_number + retries, None, None, None,
-            None, None, ti.dag_id, ti.run_id, ti.task_id, ti.map_index,
+            None, None, 0, ti.dag_id, ti.run_id, ti.task_id, ti.map_index,
         ))  # fmt: skip
-        batch.xcom_clears.append((ti.dag_id, ti.run_id, ti.task_id))
+        batch.xcom_clears.append(XComKey(ti.dag_id, ti.run_id, ti.task_id))
     requeue = run.state in RUN_FINISHED
     if requeue:
         row = run_row(dataclasses.replace(run, state=DagRunState.QUEUED, end_date=None))
-        batch.run_updates.append((row[0], row[1], row[2], row[3], row[4], row[5]))
+        batch.run_updates.append(RunUpdate(*row[:6]))
     await store.write(batch)
     return chosen, requeue
 

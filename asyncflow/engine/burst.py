@@ -8,23 +8,35 @@ are full snapshots of the objects, so writing it again later is harmless.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 
 from asyncflow.engine.events import Event
 from asyncflow.engine.live import LiveRun, LiveTI
-from asyncflow.store.base import NewRun, TIRow, WriteBatch, XComRow
+from asyncflow.store.base import DagRow, NewRun, TIRow, WriteBatch, XComKey, XComRow
 
 if TYPE_CHECKING:
     from asyncflow.engine.context import RuntimeTaskInstance
     from asyncflow.models.baseoperator import Context
 
 
+class Start(NamedTuple):
+    """A task instance whose worker starts once the burst is committed."""
+
+    ti: LiveTI
+    context: Context
+    rti: RuntimeTaskInstance
+
+
+#: callbacks to run after the commit: (callables, context, where — for the log)
+CallbackJob = tuple[list[Any], "Context", str]
+
+
 class Burst:
     __slots__ = (
-        "after", "dag_rows", "events", "new_runs", "runs", "starts", "ti_inserts", "ti_rows",
-        "tis", "xcom_clears", "xcoms",
+        "after", "callbacks", "dag_rows", "events", "new_runs", "runs", "starts", "ti_inserts",
+        "ti_rows", "tis", "xcom_clears", "xcoms",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -34,11 +46,12 @@ class Burst:
         self.ti_inserts: list[TIRow] = []  # raw rows: tasks added to a stored run
         self.ti_rows: list[TIRow] = []  # raw rows: tasks removed from the DAG
         self.xcoms: list[XComRow] = []
-        self.xcom_clears: list[tuple[str, str, str]] = []
-        self.dag_rows: list[tuple[str, bool | None, str | None, str | None]] = []
+        self.xcom_clears: list[XComKey] = []
+        self.dag_rows: list[DagRow] = []
         # acted on after the commit
         self.events: list[Event] = []
-        self.starts: list[tuple[LiveTI, Context, RuntimeTaskInstance]] = []
+        self.starts: list[Start] = []
+        self.callbacks: list[CallbackJob] = []
         self.after: list[Callable[[], None]] = []
 
     def mark(self, ti: LiveTI) -> None:

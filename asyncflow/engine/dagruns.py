@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from asyncflow.engine.live import LiveDag
-from asyncflow.engine.scheduler import Scheduler
+from asyncflow.engine.mirror import Mirror
 from asyncflow.models.dag import DAG, utc
 from asyncflow.models.param import resolve_params
 from asyncflow.records import DagRun, DagRunType
@@ -92,57 +92,98 @@ def backfill_infos(dag: DAG, start_date: datetime, end_date: datetime) -> list[D
     return infos
 
 
-class Schedules:
-    """The scheduler step that turns timetables into scheduled runs."""
+class Cursor:
+    """Where one DAG's timetable stands: the latest scheduled interval, and the next run."""
 
-    def __init__(self, scheduler: Scheduler, *, enabled: bool) -> None:
-        self.scheduler = scheduler
+    __slots__ = ("armed", "last_interval", "next_info")
+
+    def __init__(self) -> None:
+        self.last_interval: DataInterval | None = None
+        self.next_info: DagRunInfo | None = None
+        self.armed: datetime | None = None  # the wake-up timer set for next_info.run_after
+
+
+class Schedules:
+    """The scheduler step that turns timetables into scheduled runs. It owns each DAG's
+    cursor; runs are created through the mirror. A timetable that fails (one of its DAG's
+    values) stops that DAG's schedule with the error as its import error, never the loop."""
+
+    def __init__(self, mirror: Mirror, *, enabled: bool) -> None:
+        self.mirror = mirror
         self.enabled = enabled
         self.due: set[str] = set()
-        self._armed: dict[str, datetime] = {}
+        self._cursors: dict[str, Cursor] = {}
 
-    def restriction(self, dag: DAG, now: datetime) -> TimeRestriction:
+    def _restriction(self, dag: DAG, now: datetime) -> TimeRestriction:
         return TimeRestriction(dag.start_date, dag.end_date, dag.catchup, now)
 
-    def next_info(self, live_dag: LiveDag, now: datetime) -> DagRunInfo | None:
-        dag = live_dag.dag
+    def _next_info(self, dag: DAG, cursor: Cursor, now: datetime) -> DagRunInfo | None:
         if not dag.timetable.can_be_scheduled:
             return None
         return dag.timetable.next_dagrun_info(
-            last_automated_data_interval=live_dag.last_interval,
-            restriction=self.restriction(dag, now),
+            last_automated_data_interval=cursor.last_interval,
+            restriction=self._restriction(dag, now),
         )
 
-    def prime(self, live_dag: LiveDag, latest: DagRun | None, now: datetime) -> None:
-        """Resume `live_dag`'s timetable after its latest stored scheduled run."""
+    def prime(self, dag_id: str, latest: DagRun | None, now: datetime) -> None:
+        """Resume the DAG's timetable after its latest stored scheduled run."""
+        cursor = self._cursors[dag_id] = Cursor()
         if latest is not None:
-            live_dag.last_interval = DataInterval(
+            cursor.last_interval = DataInterval(
                 latest.data_interval_start, latest.data_interval_end
             )
-        live_dag.next_info = self.next_info(live_dag, now)
-        self.due.add(live_dag.dag.dag_id)
+        self._guarded(dag_id, now, self._recompute)
+        self.due.add(dag_id)
+
+    def resume(self, dag_id: str, now: datetime) -> None:
+        """Unpaused: go on from now (catchup=False skips what the pause missed)."""
+        if dag_id in self._cursors:
+            self._guarded(dag_id, now, self._recompute)
+            self.due.add(dag_id)
+
+    def next_run_after(self, dag_id: str) -> datetime | None:
+        cursor = self._cursors.get(dag_id)
+        info = cursor.next_info if cursor is not None else None
+        return info.run_after if info is not None else None
 
     def __call__(self, now: datetime) -> None:
-        released = self.scheduler.released_dags
+        released = self.mirror.released_dags
         if not (self.due or released):
             return
         due = self.due | released
         self.due = set()
         released.clear()
         for dag_id in due:
-            live_dag = self.scheduler.dags.get(dag_id)
-            if live_dag is not None:
-                self._create_due(live_dag, now)
+            if dag_id in self.mirror.dags and dag_id in self._cursors:
+                self._guarded(dag_id, now, self._create_due)
 
-    def _create_due(self, live_dag: LiveDag, now: datetime) -> None:
-        if not self.enabled or live_dag.paused or live_dag.removed or self.scheduler.draining:
+    def _guarded(self, dag_id: str, now: datetime, step: Any) -> None:
+        live_dag = self.mirror.dags[dag_id]
+        if live_dag.error is not None:
+            return
+        try:
+            step(live_dag, self._cursors[dag_id], now)
+        except Exception as exc:  # the DAG's timetable or dates: that DAG stops, not the loop
+            self.mirror.dag_failed(
+                dag_id,
+                f"DAG {dag_id!r} ({live_dag.dag.fileloc or 'defined in code'}): its schedule "
+                f"cannot be evaluated: {type(exc).__name__}: {exc}. Fix the DAG's schedule, "
+                "start_date or end_date; it is scheduled again when its file changes",
+            )
+
+    def _recompute(self, live_dag: LiveDag, cursor: Cursor, now: datetime) -> None:
+        cursor.next_info = self._next_info(live_dag.dag, cursor, now)
+
+    def _create_due(self, live_dag: LiveDag, cursor: Cursor, now: datetime) -> None:
+        mirror = self.mirror
+        if not self.enabled or live_dag.paused or live_dag.removed or mirror.draining:
             return
         dag = live_dag.dag
-        while (info := live_dag.next_info) is not None:
+        while (info := cursor.next_info) is not None:
             if info.run_after > now:
-                if self._armed.get(dag.dag_id) != info.run_after:
-                    self._armed[dag.dag_id] = info.run_after
-                    self.scheduler.at(info.run_after, partial(self._wake, dag.dag_id))
+                if cursor.armed != info.run_after:
+                    cursor.armed = info.run_after
+                    mirror.at(info.run_after, partial(self._wake, dag.dag_id, cursor))
                 return
             if live_dag.active_runs >= dag.max_active_runs:
                 return  # resumed when one of its runs finishes
@@ -153,10 +194,11 @@ class Schedules:
                 interval=info.data_interval,
                 now=now,
             )
-            self.scheduler.add_run(live_dag, record, now)
-            live_dag.last_interval = info.data_interval
-            live_dag.next_info = self.next_info(live_dag, now)
+            cursor.last_interval = info.data_interval
+            cursor.next_info = self._next_info(dag, cursor, now)
+            mirror.add_run(dag.dag_id, record, now)
 
-    def _wake(self, dag_id: str, now: datetime) -> None:
-        self._armed.pop(dag_id, None)
-        self.due.add(dag_id)
+    def _wake(self, dag_id: str, cursor: Cursor, now: datetime) -> None:
+        if self._cursors.get(dag_id) is cursor:
+            cursor.armed = None
+            self.due.add(dag_id)

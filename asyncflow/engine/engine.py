@@ -12,6 +12,7 @@ import gc
 import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -40,7 +41,7 @@ from asyncflow.models.pool import Pool
 from asyncflow.models.xcom_arg import RETURN_KEY
 from asyncflow.records import DagRun, DagRunType, TaskInstance
 from asyncflow.states import RUN_FINISHED, DagRunState, TaskState
-from asyncflow.store.base import Store
+from asyncflow.store.base import PastStates, Store
 from asyncflow.store.sqlite import SQLiteStore
 from asyncflow.threads import thread_limiter
 
@@ -70,6 +71,7 @@ class Engine:
         external_poll_interval: float | None = 1.0,
         logs_folder: str | Path | None = None,
         tune_gc: bool = True,
+        max_lost_attempts: int = 3,
     ) -> None:
         if parallelism < 1:
             raise ValueError(f"parallelism must be at least 1, got {parallelism}")
@@ -92,6 +94,10 @@ class Engine:
         self._tg: anyio.abc.TaskGroup | None = None
         self._closed = False
         self.tune_gc = tune_gc
+        if max_lost_attempts < 1:
+            raise ValueError(f"max_lost_attempts must be at least 1, got {max_lost_attempts}")
+        #: attempts in a row the engine may lose (crash, kill -9) before the task is failed
+        self.max_lost_attempts = max_lost_attempts
         self._gc_thresholds: tuple[int, int, int] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -123,7 +129,7 @@ class Engine:
         finally:
             self._closed = True
             if self._scheduler is not None:  # whoever still waits on a run is told
-                for run in self._scheduler.runs.values():
+                for run in self._scheduler.mirror.runs.values():
                     for waiter in run.waiters:
                         waiter.set()
             if self._tg is not None:
@@ -153,21 +159,23 @@ class Engine:
             parallelism=self.parallelism,
             pools=pools,
             logs_folder=self.logs_folder,
+            max_lost_attempts=self.max_lost_attempts,
         )
-        schedules = Schedules(scheduler, enabled=self.run_schedules)
+        mirror = scheduler.mirror
+        schedules = Schedules(mirror, enabled=self.run_schedules)
         scheduler.step_hooks.append(schedules)
         self._scheduler, self._schedules = scheduler, schedules
         now = self.clock.now()
         paused = await store.get_paused()
         for dag in dags:
             self._add_dag(dag, paused, now)
+            await self._load_history(dag.dag_id)
         for record in await store.get_dag_runs(states=[DagRunState.QUEUED, DagRunState.RUNNING]):
-            live_dag = scheduler.dags.get(record.dag_id)
-            if live_dag is not None:
-                await self._restore(live_dag, record, now)
+            if record.dag_id in mirror.dags:
+                await self._restore(record, now)
         for dag in dags:
             latest = await store.latest_automated_run(dag.dag_id)
-            schedules.prime(scheduler.dags[dag.dag_id], latest, now)
+            schedules.prime(dag.dag_id, latest, now)
         limiter = CapacityLimiter(min(self.parallelism, 256))
 
         async def run_scheduler(*, task_status: anyio.abc.TaskStatus[None]) -> None:
@@ -187,23 +195,31 @@ class Engine:
         if self._poll_interval is not None:
             tg.start_soon(self._poll_external, self._poll_interval)
 
-    def _add_dag(self, dag: DAG, paused: Mapping[str, bool], now: datetime) -> LiveDag:
-        scheduler = self._require()
+    def _add_dag(self, dag: DAG, paused: Mapping[str, bool], now: datetime) -> None:
         live_dag = LiveDag(dag, priority_weights(dag))
-        if dag.dag_id in paused:
-            live_dag.paused = paused[dag.dag_id]
-            flag = None
-        else:
-            live_dag.paused = bool(dag.is_paused_upon_creation)
-            flag = live_dag.paused
-        scheduler.dags[dag.dag_id] = live_dag
-        scheduler.burst.dag_rows.append((dag.dag_id, flag, dag.fileloc, now.isoformat()))
-        return live_dag
+        self._require().mirror.add_dag(live_dag, paused.get(dag.dag_id), now)
 
-    async def _restore(self, live_dag: LiveDag, record: DagRun, now: datetime) -> LiveRun:
+    async def _past_of(self, dag_id: str) -> list[PastStates] | None:
+        """What depends_on_past looks back at, from the store (the truth), not from memory;
+        None for a DAG without such tasks."""
+        live_dag = self._require().mirror.dags[dag_id]
+        if not live_dag.has_past_deps:
+            return None
+        return await self.store.past_states(dag_id, live_dag.past_tasks)
+
+    def _reload_history(self, dag_id: str, past: list[PastStates] | None, now: datetime) -> None:
+        if past is not None:
+            self._require().mirror.set_history(dag_id, past)
+
+    async def _load_history(self, dag_id: str) -> None:
+        past = await self._past_of(dag_id)
+        if past is not None:
+            self._require().mirror.set_history(dag_id, past)
+
+    async def _restore(self, record: DagRun, now: datetime) -> LiveRun:
         tis = await self.store.get_task_instances(record.dag_id, record.run_id)
         xcoms = await self.store.get_run_xcoms(record.dag_id, record.run_id)
-        return restore_run(self._require(), live_dag, record, tis, xcoms, now)
+        return restore_run(self._require().mirror, record, tis, xcoms, now)
 
     async def stop(self, *, drain_timeout: float = 0.0) -> None:
         """Stop starting work; let running task instances finish for up to `drain_timeout`
@@ -211,16 +227,13 @@ class Engine:
         scheduler = self._scheduler
         if scheduler is None or self._tg is None or scheduler.crashed is not None:
             return
-        await self._in_loop(lambda now: setattr(scheduler, "draining", True))
+        await self._in_loop(lambda now: scheduler.mirror.drain())
         with anyio.move_on_after(drain_timeout):
             await scheduler.wait_idle()
 
-        def cancel_all(now: datetime) -> None:
-            for run in scheduler.runs.values():
-                for ti in run.tis.values():
-                    scheduler.cancel(ti, "shutdown: the engine stopped while this attempt ran")
-
-        await self._in_loop(cancel_all)
+        await self._in_loop(
+            lambda now: scheduler.mirror.cancel_all("shutdown: the engine stopped this attempt")
+        )
         with anyio.move_on_after(30):
             await scheduler.wait_idle()
         await self._sync()
@@ -234,7 +247,7 @@ class Engine:
         return self._scheduler
 
     def _live_dag(self, dag_id: str) -> LiveDag:
-        live_dag = self._require().dags.get(dag_id)
+        live_dag = self._require().mirror.dags.get(dag_id)
         if live_dag is None or live_dag.removed:
             raise DagNotFound(dag_id)
         return live_dag
@@ -259,23 +272,23 @@ class Engine:
     async def sync_external(self) -> None:
         scheduler = self._require()
         now = self.clock.now()
+        mirror = scheduler.mirror
         for record in await self.store.get_dag_runs(states=[DagRunState.QUEUED]):
-            live_dag = scheduler.dags.get(record.dag_id)
-            if live_dag is not None and (record.dag_id, record.run_id) not in scheduler.runs:
+            if record.dag_id in mirror.dags and (record.dag_id, record.run_id) not in mirror.runs:
                 tis = await self.store.get_task_instances(record.dag_id, record.run_id)
                 xcoms = await self.store.get_run_xcoms(record.dag_id, record.run_id)
 
                 def adopt(now: datetime, record: DagRun = record, tis: Any = tis,
-                          xcoms: Any = xcoms, live_dag: LiveDag = live_dag) -> None:  # fmt: skip
-                    if (record.dag_id, record.run_id) not in scheduler.runs:
-                        restore_run(scheduler, live_dag, record, tis, xcoms, now)
+                          xcoms: Any = xcoms) -> None:  # fmt: skip
+                    if (record.dag_id, record.run_id) not in mirror.runs:
+                        restore_run(mirror, record, tis, xcoms, now)
 
                 await self._in_loop(adopt)
         for request_id, kind, payload in await self.store.pending_requests():
             await self.store.finish_request(request_id, await self._carry_out(kind, payload))
         paused = await self.store.get_paused()
-        changed = {d: p for d, p in paused.items() if d in scheduler.dags
-                   and scheduler.dags[d].paused != p}  # fmt: skip
+        changed = {d: p for d, p in paused.items() if d in mirror.dags
+                   and mirror.dags[d].paused != p}  # fmt: skip
         if changed:
             await self._in_loop(lambda now: self._apply_paused(changed, write=False))
         del now
@@ -294,34 +307,37 @@ class Engine:
             return {"ok": False, "error": str(exc)}
 
     def _apply_paused(self, flags: Mapping[str, bool], *, write: bool) -> None:
-        scheduler = self._require()
+        mirror = self._require().mirror
         assert self._schedules is not None
         for dag_id, is_paused in flags.items():
-            live_dag = scheduler.dags[dag_id]
-            live_dag.paused = is_paused
-            if write:
-                scheduler.burst.dag_rows.append((dag_id, is_paused, None, None))
+            mirror.set_paused(dag_id, is_paused, write=write)
             if not is_paused:  # resume from now: catchup=False skips what the pause missed
-                live_dag.next_info = self._schedules.next_info(live_dag, self.clock.now())
-                self._schedules.due.add(dag_id)
+                self._schedules.resume(dag_id, self.clock.now())
 
     # -- the API --------------------------------------------------------------------------------
     @property
     def import_errors(self) -> dict[str, str]:
-        """DAG file -> why it has no DAG running (a failed import, or a DAG that may not run)."""
-        return self.source.import_errors()
+        """DAG file -> why it has no DAG running (a failed import, a DAG that may not run, or
+        one whose schedule failed at run time)."""
+        errors = self.source.import_errors()
+        if self._scheduler is not None:
+            for dag_id, live in self._scheduler.mirror.dags.items():
+                if live.error is not None:
+                    errors.setdefault(live.dag.fileloc or f"<DAG {dag_id}>", live.error)
+        return errors
 
     @property
     def dags(self) -> dict[str, DAG]:
         """The DAGs being scheduled (not those whose file was removed)."""
-        return {d: live.dag for d, live in self._require().dags.items() if not live.removed}
+        dags = self._require().mirror.dags
+        return {d: live.dag for d, live in dags.items() if not live.removed}
 
     async def reload_dags(self) -> Any:
         """Re-scan the DAG folder: schedule added DAGs, replace changed ones (runs in flight
         finish with the DAG they started with), stop scheduling removed or broken ones (their
         history stays). Returns the DagBag's `BagChanges`, or None without a DAG folder."""
         scheduler = self._require()
-        refresh = await self.source.refresh(scheduler.pools)
+        refresh = await self.source.refresh(scheduler.mirror.pools)
         if refresh is None:
             return None
         fresh, changes = refresh.fresh, refresh.changes
@@ -330,21 +346,21 @@ class Engine:
         assert self._schedules is not None
         schedules = self._schedules
 
+        mirror = scheduler.mirror
+
         def apply(now: datetime) -> None:
             for dag_id, dag in fresh.items():
-                live_dag = scheduler.dags.get(dag_id)
-                if live_dag is None:
-                    live_dag = self._add_dag(dag, paused, now)
+                if dag_id not in mirror.dags:
+                    self._add_dag(dag, paused, now)
                 else:
-                    live_dag.dag, live_dag.priorities = dag, priority_weights(dag)
-                    live_dag.removed = False
-                    live_dag.last_interval = None
-                schedules.prime(live_dag, latest[dag_id], now)
+                    mirror.replace_dag(dag_id, dag, priority_weights(dag))
+                schedules.prime(dag_id, latest[dag_id], now)
             for dag_id in changes.removed:
-                if dag_id in scheduler.dags:
-                    scheduler.dags[dag_id].removed = True
+                mirror.remove_dag(dag_id)
 
         await self._in_loop(apply)
+        for dag_id in fresh:
+            await self._in_loop(partial(self._reload_history, dag_id, await self._past_of(dag_id)))
         if refresh.errors_changed:
             await self.store.replace_import_errors(self.source.error_records(self.clock.now()))
         for dag_id in changes.added:
@@ -382,13 +398,15 @@ class Engine:
             raise DagRunAlreadyExists(dag_id, f"logical_date {record.logical_date.isoformat()}")
         scheduler = self._require()
 
+        mirror = scheduler.mirror
+
         def add(now: datetime) -> LiveRun:
-            for run in scheduler.runs.values():
+            for run in mirror.runs.values():
                 if run.dag_id == dag_id and (
                     run.run_id == record.run_id or run.record.logical_date == record.logical_date
                 ):
                     raise DagRunAlreadyExists(dag_id, f"run_id {record.run_id!r}")
-            return scheduler.add_run(live_dag, record, now)
+            return mirror.add_run(dag_id, record, now)
 
         live = await self._in_loop(add)
         if live.conflict:
@@ -415,7 +433,7 @@ class Engine:
                         f"the engine stopped before run {run_id!r} of DAG {dag_id!r} finished; "
                         "it resumes when an engine opens this database again"
                     )
-                live = scheduler.runs.get(key)
+                live = scheduler.mirror.runs.get(key)
                 if live is not None:
                     waiter = anyio.Event()
                     live.waiters.append(waiter)
@@ -436,7 +454,7 @@ class Engine:
 
     async def get_dag_runs(self, dag_id: str) -> list[DagRun]:
         """The DAG's runs, newest logical_date first."""
-        if dag_id not in self._require().dags:
+        if dag_id not in self._require().mirror.dags:
             raise DagNotFound(dag_id)
         return await self.store.get_dag_runs(dag_id)
 
@@ -467,16 +485,16 @@ class Engine:
 
     async def _changeable_run(self, dag_id: str, run_id: str) -> LiveRun:
         """The run under the scheduler's control: active, or a finished one loaded back."""
-        live_dag = self._live_dag(dag_id)
-        scheduler = self._require()
-        live = scheduler.runs.get((dag_id, run_id))
+        self._live_dag(dag_id)
+        mirror = self._require().mirror
+        live = mirror.runs.get((dag_id, run_id))
         if live is not None:
             return live
         record = await self.get_dag_run(dag_id, run_id)
         tis = await self.store.get_task_instances(dag_id, run_id)
         xcoms = await self.store.get_run_xcoms(dag_id, run_id)
         return await self._in_loop(
-            lambda now: operations.load_finished_run(scheduler, live_dag, record, tis, xcoms)
+            lambda now: operations.load_finished_run(mirror, record, tis, xcoms)
         )
 
     async def clear_task_instances(
@@ -494,9 +512,9 @@ class Engine:
         dag = self._live_dag(dag_id).dag
         chosen = operations.relatives(dag, task_ids, downstream=downstream, upstream=upstream)
         run = await self._changeable_run(dag_id, run_id)
-        scheduler = self._require()
+        mirror = self._require().mirror
         return await self._in_loop(
-            lambda now: operations.clear(scheduler, run, chosen, only_failed=only_failed, now=now)
+            lambda now: operations.clear(mirror, run, chosen, only_failed=only_failed, now=now)
         )
 
     async def set_task_instance_state(
@@ -514,11 +532,9 @@ class Engine:
         dag = self._live_dag(dag_id).dag
         chosen = operations.relatives(dag, [task_id], downstream=downstream, upstream=upstream)
         run = await self._changeable_run(dag_id, run_id)
-        scheduler = self._require()
+        mirror = self._require().mirror
         new_state = TaskState(state)
-        return await self._in_loop(
-            lambda now: operations.mark(scheduler, run, chosen, new_state, now)
-        )
+        return await self._in_loop(lambda now: operations.mark(mirror, run, chosen, new_state, now))
 
     async def backfill(
         self,
@@ -554,10 +570,12 @@ class Engine:
             ):
                 rerun.append((existing, reprocess == "failed"))
 
+        mirror = scheduler.mirror
+
         def add(now: datetime) -> None:
-            live_dag.backfill_limit = max_active_runs
+            mirror.set_backfill_limit(dag_id, max_active_runs)
             for record in todo:
-                scheduler.add_run(live_dag, record, now)
+                mirror.add_run(dag_id, record, now)
 
         await self._in_loop(add)
         for record, only_failed in rerun:

@@ -115,6 +115,10 @@ class EventBus:
         self._subscribers: set[Subscription] = set()
         self.published = 0
 
+    @property
+    def has_subscribers(self) -> bool:
+        return bool(self._subscribers)
+
     def subscribe(self, buffer: int = 10_000) -> Subscription:
         if buffer < 1:
             raise ValueError("a subscription needs a buffer of at least 1 event")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from asyncflow.engine.live import LiveDag, LiveRun, LiveTI
 from asyncflow.records import DagRunType
-from asyncflow.states import DagRunState, TaskState
+from asyncflow.states import RUN_FINISHED, DagRunState, TaskState
 
 Runs = dict[tuple[str, str], LiveRun]
 
@@ -27,7 +27,8 @@ def backfill_room(runs: Runs, live_dag: LiveDag) -> bool:
 
 def past_allows(runs: Runs, live_dag: LiveDag, ti: LiveTI) -> bool:
     """depends_on_past: the same task in the previous run (by logical date) succeeded or
-    was skipped; with wait_for_downstream, its direct downstream too."""
+    was skipped; with wait_for_downstream, its direct downstream too. The previous run is the
+    latest before this one among the active runs and the finished ones the store holds."""
     logical = ti.run.record.logical_date
     previous: dict[str, TaskState] | None = None
     best = None
@@ -35,13 +36,14 @@ def past_allows(runs: Runs, live_dag: LiveDag, ti: LiveTI) -> bool:
         if (
             run.dag_id == live_dag.dag.dag_id
             and run.record.logical_date < logical
+            and run.record.state not in RUN_FINISHED
             and (best is None or run.record.logical_date > best)
         ):
             best = run.record.logical_date
             previous = {t: i.state for t, i in run.tis.items()}
-    past = live_dag.last_finished
-    if past is not None and past[0] < logical and (best is None or past[0] > best):
-        previous = past[1]
+    past = live_dag.finished_before(logical)
+    if past is not None and (best is None or past.logical_date > best):
+        previous = past.states
     if previous is None:
         return True  # the first run: nothing to wait for
     names = [ti.task_id]

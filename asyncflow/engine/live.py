@@ -1,8 +1,9 @@
-"""The scheduler's in-memory mirror of active runs: a cache of the store, owned by the scheduler
-alone. Each object can produce the row it is stored as."""
+"""The records the mirror keeps for active runs: a cache of the store. Only `Mirror`
+(engine/mirror.py) changes them; each can produce the row it is stored as."""
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from asyncflow.models.baseoperator import BaseOperator
 from asyncflow.models.dag import DAG
 from asyncflow.records import DagRun, TaskInstance
 from asyncflow.states import FAILED_STATES, FINISHED, DagRunState, TaskState
-from asyncflow.store.base import RunRow, RunUpdate, TIRow, iso, run_row
+from asyncflow.store.base import PastStates, RunRow, RunUpdate, TIRow, iso, run_row
 
 
 class LiveTI:
@@ -29,6 +30,8 @@ class LiveTI:
         "end_date",
         "error",
         "first_poke",
+        "interrupted",
+        "lost",
         "max_tries",
         "next_try_at",
         "pokes",
@@ -59,8 +62,10 @@ class LiveTI:
         self.dirty = False
         self.cancel_scope: anyio.CancelScope | None = None
         self.cancel_reason: str | None = None
+        self.interrupted = False  # cancelled by shutdown: the attempt costs no try
         self.first_poke: datetime | None = None  # reschedule-mode sensors (memory only)
         self.pokes = 0
+        self.lost = 0  # attempts in a row the engine lost (crash, kill -9)
 
     def __repr__(self) -> str:
         return f"<LiveTI {self.run.dag_id}.{self.task_id} {self.run.run_id} {self.state}>"
@@ -78,13 +83,14 @@ class LiveTI:
         self.duration = record.duration
         self.error = record.error
         self.next_try_at = record.next_try_at
+        self.lost = record.lost_count
 
     def row(self) -> TIRow:
         run = self.run
-        return (
+        return TIRow(
             self.state, self.try_number, self.max_tries, iso(self.start_date),
-            iso(self.end_date), self.duration, self.error, iso(self.next_try_at), run.dag_id,
-            run.run_id, self.task_id, -1,
+            iso(self.end_date), self.duration, self.error, iso(self.next_try_at), self.lost,
+            run.dag_id, run.run_id, self.task_id, -1,
         )  # fmt: skip
 
     def record(self) -> TaskInstance:
@@ -92,7 +98,7 @@ class LiveTI:
             dag_id=self.run.dag_id, run_id=self.run.run_id, task_id=self.task_id, map_index=-1,
             state=self.state, try_number=self.try_number, max_tries=self.max_tries,
             start_date=self.start_date, end_date=self.end_date, duration=self.duration,
-            error=self.error, next_try_at=self.next_try_at,
+            error=self.error, next_try_at=self.next_try_at, lost_count=self.lost,
         )  # fmt: skip
 
 
@@ -123,6 +129,10 @@ class LiveRun:
     @property
     def dag_id(self) -> str:
         return self.record.dag_id
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.record.dag_id, self.record.run_id)
 
     @property
     def run_id(self) -> str:
@@ -158,20 +168,19 @@ class LiveRun:
         return run_row(self.record)
 
     def update_row(self) -> RunUpdate:
-        full = run_row(self.record)
-        return (full[0], full[1], full[2], full[3], full[4], full[5])
+        return RunUpdate(*run_row(self.record)[:6])
 
 
 class LiveDag:
-    """The scheduler's bookkeeping for one loaded DAG."""
+    """The mirror's bookkeeping for one loaded DAG."""
 
     __slots__ = (
         "backfill_limit",
         "dag",
+        "error",
         "has_past_deps",
-        "last_finished",
-        "last_interval",
-        "next_info",
+        "past",
+        "past_tasks",
         "paused",
         "priorities",
         "queued",
@@ -187,16 +196,18 @@ class LiveDag:
         self.priorities = priorities
         self.paused = False
         self.removed = False  # its file is gone or broken: no new runs; history stays
+        #: why its schedule cannot be evaluated (a value of the DAG's that fails at run time)
+        self.error: str | None = None
         self.queued: list[LiveRun] = []  # runs waiting for max_active_runs, oldest first
         self.running_runs = 0
         self.running_tasks = 0
         self.task_running: dict[str, int] = {}
-        self.last_interval: Any = None  # DataInterval of the latest scheduled run
-        self.next_info: Any = None  # DagRunInfo of the next scheduled run, if any
         self.backfill_limit: int | None = None  # max running backfill runs, while one runs
-        self.has_past_deps = any(t.depends_on_past for t in dag.tasks)
-        #: (logical_date, task states) of the latest finished run, for depends_on_past
-        self.last_finished: tuple[datetime, dict[str, TaskState]] | None = None
+        #: the tasks whose past a run looks back at (depends_on_past, wait_for_downstream)
+        self.past_tasks: list[str] = sorted(past_task_ids(dag))
+        self.has_past_deps = bool(self.past_tasks)
+        #: finished runs' states of past_tasks, by logical date (rebuilt from the store)
+        self.past: list[PastStates] = []
         #: task_id -> (start, end) in UTC, for tasks with their own start_date/end_date
         self.windows: dict[str, tuple[datetime | None, datetime | None]] = {
             t.task_id: (_utc(t.start_date, dag), _utc(t.end_date, dag))
@@ -205,19 +216,40 @@ class LiveDag:
         }
 
     def remember_finished(self, run: LiveRun) -> bool:
-        """Keep the task states of the latest finished run, for depends_on_past. True when
-        this DAG has such tasks (whoever waits on the past should look again)."""
+        """Keep a finished run's states for depends_on_past. True when this DAG has such
+        tasks (whoever waits on the past should look again)."""
         if not self.has_past_deps:
             return False
-        last = self.last_finished
-        if last is None or last[0] <= run.record.logical_date:
-            states = {t: ti.state for t, ti in run.tis.items()}
-            self.last_finished = (run.record.logical_date, states)
+        states = {t: run.tis[t].state for t in self.past_tasks if t in run.tis}
+        entry = PastStates(run.record.logical_date, states)
+        keys = [p.logical_date for p in self.past]
+        at = bisect.bisect_left(keys, entry.logical_date)
+        if at < len(self.past) and self.past[at].logical_date == entry.logical_date:
+            self.past[at] = entry
+        else:
+            self.past.insert(at, entry)
         return True
+
+    def finished_before(self, logical_date: datetime) -> PastStates | None:
+        """The latest finished run before `logical_date`, if any."""
+        at = bisect.bisect_left([p.logical_date for p in self.past], logical_date)
+        return self.past[at - 1] if at else None
 
     @property
     def active_runs(self) -> int:
         return self.running_runs + len(self.queued)
+
+
+def past_task_ids(dag: DAG) -> set[str]:
+    """The tasks depends_on_past looks at in the previous run: each such task, and with
+    wait_for_downstream its direct downstream."""
+    ids: set[str] = set()
+    for task in dag.tasks:
+        if task.depends_on_past:
+            ids.add(task.task_id)
+            if task.wait_for_downstream:
+                ids |= task.downstream_task_ids
+    return ids
 
 
 def _utc(value: datetime | None, dag: DAG) -> datetime | None:

@@ -35,6 +35,7 @@ class Ending(Enum):
     FAILED = "failed"  # may be retried
     FAILED_FINAL = "failed_final"  # AsyncflowFailException: no retry
     RESCHEDULE = "reschedule"  # a sensor in reschedule mode: poke again at `reschedule_at`
+    INTERRUPTED = "interrupted"  # the engine stopped it (shutdown): no try is used
 
 
 @dataclass(slots=True)

@@ -1,8 +1,8 @@
 """The store contract. The scheduler talks to state only through this; a backend (SQLite now,
 PostgreSQL later) implements it and passes the same contract tests.
 
-Rows cross the contract as plain tuples in the column orders below, so that a burst of ten
-thousand transitions costs one `executemany`, not ten thousand objects.
+Rows cross the contract as named tuples in the column orders below: each field has a name, and a
+burst of ten thousand transitions still costs one `executemany` of plain tuples.
 """
 
 from __future__ import annotations
@@ -11,28 +11,92 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from asyncflow.records import DagRun, DagRunType, ImportErrorRecord, TaskInstance
 from asyncflow.states import DagRunState, TaskState
 
-#: a task instance row: the mutable columns first, the key last (the UPDATE's parameter order)
-TI_COLUMNS = (
-    "state", "try_number", "max_tries", "start_date", "end_date", "duration", "error",
-    "next_try_at", "dag_id", "run_id", "task_id", "map_index",
-)  # fmt: skip
-TIRow = tuple[str, int, int, str | None, str | None, float | None, str | None, str | None,
-              str, str, str, int]  # fmt: skip
 
-RUN_COLUMNS = (
-    "state", "start_date", "end_date", "conf", "dag_id", "run_id", "logical_date",
-    "data_interval_start", "data_interval_end", "run_type", "queued_at",
-)  # fmt: skip
-#: the columns a run update writes (a prefix of RUN_COLUMNS plus the key)
-RunUpdate = tuple[str, str | None, str | None, str, str, str]
-RunRow = tuple[str, str | None, str | None, str, str, str, str, str, str, str, str | None]
+class TIRow(NamedTuple):
+    """A task instance row: the mutable columns first, the key last (the UPDATE's order)."""
 
-XComRow = tuple[str, str, str, int, str, str]  # dag_id, run_id, task_id, map_index, key, json
+    state: str
+    try_number: int
+    max_tries: int
+    start_date: str | None
+    end_date: str | None
+    duration: float | None
+    error: str | None
+    next_try_at: str | None
+    lost_count: int
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+
+
+TI_COLUMNS = TIRow._fields
+
+
+class RunRow(NamedTuple):
+    """A DAG run row; its first six columns are what an update writes (`RunUpdate`)."""
+
+    state: str
+    start_date: str | None
+    end_date: str | None
+    conf: str
+    dag_id: str
+    run_id: str
+    logical_date: str
+    data_interval_start: str
+    data_interval_end: str
+    run_type: str
+    queued_at: str | None
+
+
+RUN_COLUMNS = RunRow._fields
+
+
+class RunUpdate(NamedTuple):
+    state: str
+    start_date: str | None
+    end_date: str | None
+    conf: str
+    dag_id: str
+    run_id: str
+
+
+class XComRow(NamedTuple):
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    key: str
+    value: str  # JSON text
+
+
+class XComKey(NamedTuple):
+    """(dag_id, run_id, task_id): that task's XComs are dropped (it is about to run again)."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+
+
+class DagRow(NamedTuple):
+    """A DAG's row; None leaves a column as stored (`is_paused` None: `INSERT OR IGNORE`)."""
+
+    dag_id: str
+    is_paused: bool | None
+    fileloc: str | None
+    last_seen: str | None
+
+
+class PastStates(NamedTuple):
+    """A finished run's states of some tasks: what depends_on_past looks back at."""
+
+    logical_date: datetime
+    states: dict[str, TaskState]
 
 
 _last_iso: tuple[datetime | None, str | None] = (None, None)
@@ -56,7 +120,7 @@ def parse(value: str | None) -> datetime | None:
 
 
 def run_row(run: DagRun) -> RunRow:
-    return (
+    return RunRow(
         run.state.value, iso(run.start_date), iso(run.end_date), json.dumps(run.conf),
         run.dag_id, run.run_id, run.logical_date.isoformat(timespec="microseconds"),
         run.data_interval_start.isoformat(timespec="microseconds"),
@@ -83,7 +147,7 @@ def run_from_row(row: tuple[Any, ...]) -> DagRun:
 
 
 def ti_from_row(row: tuple[Any, ...]) -> TaskInstance:
-    state, try_number, max_tries, start, end, duration, error, next_try, dag_id, run_id, \
+    state, try_number, max_tries, start, end, duration, error, next_try, lost, dag_id, run_id, \
         task_id, map_index = row  # fmt: skip
     return TaskInstance(
         dag_id=dag_id,
@@ -98,6 +162,7 @@ def ti_from_row(row: tuple[Any, ...]) -> TaskInstance:
         duration=duration,
         error=error,
         next_try_at=parse(next_try),
+        lost_count=lost,
     )
 
 
@@ -117,10 +182,8 @@ class WriteBatch:
     ti_inserts: list[TIRow] = field(default_factory=list)
     ti_updates: list[TIRow] = field(default_factory=list)
     xcoms: list[XComRow] = field(default_factory=list)
-    #: (dag_id, run_id, task_id): drop that task's XComs (it is about to run again)
-    xcom_clears: list[tuple[str, str, str]] = field(default_factory=list)
-    #: (dag_id, is_paused, fileloc, last_seen): `INSERT OR IGNORE` when is_paused is None
-    dags: list[tuple[str, bool | None, str | None, str | None]] = field(default_factory=list)
+    xcom_clears: list[XComKey] = field(default_factory=list)
+    dags: list[DagRow] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
@@ -180,6 +243,11 @@ class Store(ABC):
 
     @abstractmethod
     async def get_run_xcoms(self, dag_id: str, run_id: str) -> list[XComRow]: ...
+
+    @abstractmethod
+    async def past_states(self, dag_id: str, task_ids: list[str]) -> list[PastStates]:
+        """For every finished run of the DAG, the states of `task_ids`, oldest first: what
+        depends_on_past and wait_for_downstream look back at, rebuilt at every start."""
 
     @abstractmethod
     async def latest_automated_run(self, dag_id: str) -> DagRun | None:

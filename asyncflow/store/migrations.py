@@ -77,6 +77,10 @@ STEPS: list[str] = [
     );
     CREATE INDEX request_pending ON request (done_at);
     """,
+    # 3: attempts lost by the engine (crash, kill -9) are counted, not charged as tries
+    """
+    ALTER TABLE task_instance ADD COLUMN lost_count INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 LATEST = len(STEPS)

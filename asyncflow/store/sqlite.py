@@ -20,11 +20,12 @@ import anyio
 
 from asyncflow.exceptions import StoreError
 from asyncflow.records import DagRun, ImportErrorRecord, TaskInstance
-from asyncflow.states import DagRunState
+from asyncflow.states import DagRunState, TaskState
 from asyncflow.store import migrations
 from asyncflow.store.base import (
     RUN_COLUMNS,
     TI_COLUMNS,
+    PastStates,
     Store,
     WriteBatch,
     WriteResult,
@@ -42,7 +43,8 @@ _TI_INSERT = (
 )
 _TI_UPDATE = (
     "UPDATE task_instance SET state=?, try_number=?, max_tries=?, start_date=?, end_date=?, "
-    "duration=?, error=?, next_try_at=? WHERE dag_id=? AND run_id=? AND task_id=? AND map_index=?"
+    "duration=?, error=?, next_try_at=?, lost_count=? "
+    "WHERE dag_id=? AND run_id=? AND task_id=? AND map_index=?"
 )
 _RUN_INSERT = (
     f"INSERT OR IGNORE INTO dag_run ({', '.join(RUN_COLUMNS)}) "
@@ -213,7 +215,26 @@ class SQLiteStore(Store):
             "WHERE dag_id=? AND run_id=?",
             (dag_id, run_id),
         )
-        return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        return [XComRow(*r) for r in rows]
+
+    async def past_states(self, dag_id: str, task_ids: list[str]) -> list[PastStates]:
+        if not task_ids:
+            return []
+        marks = ", ".join("?" * len(task_ids))
+        rows = await self._fetch(
+            "SELECT r.logical_date, t.task_id, t.state FROM dag_run r JOIN task_instance t "
+            "ON t.dag_id = r.dag_id AND t.run_id = r.run_id "
+            f"WHERE r.dag_id=? AND r.state IN ('success', 'failed') AND t.task_id IN ({marks}) "
+            "ORDER BY r.logical_date",
+            (dag_id, *task_ids),
+        )
+        found: dict[str, PastStates] = {}
+        for logical, task_id, state in rows:
+            entry = found.get(logical)
+            if entry is None:
+                entry = found[logical] = PastStates(datetime.fromisoformat(logical), {})
+            entry.states[task_id] = TaskState(state)
+        return list(found.values())
 
     async def latest_automated_run(self, dag_id: str) -> DagRun | None:
         rows = await self._fetch(
@@ -320,7 +341,7 @@ def _apply(db: sqlite3.Connection, batch: WriteBatch) -> WriteResult:
             if db.execute(_RUN_INSERT, new.run).rowcount == 1:
                 db.executemany(_TI_INSERT, new.task_instances)
             else:
-                conflicts.append((new.run[4], new.run[5]))
+                conflicts.append((new.run.dag_id, new.run.run_id))
         if batch.dags:
             db.executemany(
                 "INSERT INTO dag (dag_id, is_paused, fileloc, last_seen) "

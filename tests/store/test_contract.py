@@ -47,7 +47,7 @@ def dag_run(run_id: str, logical_date: datetime, **changes: object) -> DagRun:
 
 
 def ti_row(run_id: str, task_id: str, state: TaskState = TaskState.NONE, tries: int = 0) -> TIRow:
-    return (state.value, tries, 1, None, None, None, None, None, "d", run_id, task_id, -1)
+    return TIRow(state.value, tries, 1, None, None, None, None, None, 0, "d", run_id, task_id, -1)
 
 
 def new_run(run: DagRun, *task_ids: str) -> NewRun:
