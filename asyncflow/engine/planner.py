@@ -113,13 +113,20 @@ def decide(rule: TR, up: UpstreamCounts, total: int) -> TaskState | None:
     raise AssertionError(f"unhandled trigger rule {rule!r}")
 
 
+#: the longest wait exponential backoff reaches unless the task sets max_retry_delay (Airflow's)
+MAX_RETRY_DELAY = timedelta(days=1)
+
+
 def retry_delay(task: BaseOperator, try_number: int) -> timedelta:
     """The wait before the next try after attempt `try_number` failed."""
     delay = task.retry_delay
     if task.retry_exponential_backoff:
-        delay = delay * (2 ** max(0, try_number - 1))
-        cap = task.max_retry_delay or timedelta(days=1)
-        delay = min(delay, cap)
+        cap = task.max_retry_delay or MAX_RETRY_DELAY
+        exponent = max(0, try_number - 1)
+        # 2 ** exponent seconds past the cap means the cap: never build an overflowing delta
+        if exponent >= 64 or delay.total_seconds() * 2**exponent >= cap.total_seconds():
+            return cap
+        delay = delay * (2**exponent)
     elif task.max_retry_delay is not None:
         delay = min(delay, task.max_retry_delay)
     return delay

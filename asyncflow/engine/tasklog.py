@@ -7,6 +7,7 @@ thread). The file is created on the first line, so a silent task costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import sys
@@ -15,6 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+import structlog
+
+log = structlog.get_logger("asyncflow.tasklog")
 current_log: ContextVar[TaskLog | None] = ContextVar("current_task_log", default=None)
 
 
@@ -24,26 +28,51 @@ def attempt_log_path(logs_folder: Path, dag_id: str, run_id: str, task_id: str, 
 
 
 class TaskLog:
-    __slots__ = ("_file", "path")
+    """One attempt's log file. Logging never ends an attempt: when the file cannot be
+    created or written (a full disk, an unwritable folder, a name too long), the lines are
+    dropped, one warning says so, and the attempt goes on and reports as usual."""
+
+    __slots__ = ("_file", "dropped", "path")
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: TextIO | None = None
+        self.dropped = 0  # lines lost to a failing file
 
     def write(self, text: str) -> None:
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-        self._file.write(text)
+        if self.dropped:
+            self.dropped += 1
+            return
+        try:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            self._file.write(text)
+        except (OSError, ValueError) as exc:
+            self.dropped = 1
+            self._discard()
+            log.warning(
+                "attempt log cannot be written; its lines are dropped, the task goes on",
+                path=str(self.path), error=f"{type(exc).__name__}: {exc}",
+            )  # fmt: skip
 
     def line(self, text: str) -> None:
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
         self.write(f"[{stamp}] {text}\n")
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        try:
+            if self._file is not None:
+                self._file.close()
+        except OSError as exc:  # the last buffered line could not be flushed
+            log.warning("attempt log could not be closed", path=str(self.path), error=str(exc))
+        self._file = None
+
+    def _discard(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()
 
 
 class _RoutedStream(io.TextIOBase):
