@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 import jinja2
 from starlette.requests import Request
@@ -76,6 +76,12 @@ def page(handler: Page) -> Page:
     return endpoint
 
 
+async def form_of(request: Request) -> dict[str, str]:
+    """A url-encoded form (all our forms are; no multipart parser needed)."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
 def engine_of(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
@@ -101,7 +107,7 @@ async def login(request: Request) -> Response:
     if not same_origin(request):
         return render(request, "login.html", 403, error="Sign-in from another origin refused.",
                       next=target)  # fmt: skip
-    form = await request.form()
+    form = await form_of(request)
     presented = str(form.get("token", "")).strip()
     if not presented or not auth.check_token(presented):
         return render(request, "login.html", 401, error="That is not the API token (see "
@@ -142,7 +148,7 @@ async def dag_list(request: Request) -> Response:
 async def toggle_pause(request: Request) -> Response:
     engine = engine_of(request)
     dag_id = request.path_params["dag_id"]
-    form = await request.form()
+    form = await form_of(request)
     if form.get("is_paused") == "true":
         await engine.pause_dag(dag_id)
     else:
@@ -229,7 +235,7 @@ async def trigger(request: Request) -> Response:
     dag = engine.get_dag(request.path_params["dag_id"])
     error, conf_text = None, ""
     if request.method == "POST":
-        form = await request.form()
+        form = await form_of(request)
         conf_text = str(form.get("conf", ""))
         try:
             conf = conf_from_form(form, dag.params)
@@ -286,7 +292,7 @@ async def run_action(request: Request) -> Response:
     """Clear or mark from the run page (the same Engine commands the API uses)."""
     engine = engine_of(request)
     dag_id, run_id = request.path_params["dag_id"], request.path_params["run_id"]
-    form = await request.form()
+    form = await form_of(request)
     task_id = str(form.get("task_id", ""))
     action = str(form.get("action", ""))
     dag = engine.get_dag(dag_id)
