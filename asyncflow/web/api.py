@@ -20,6 +20,7 @@ from asyncflow import __version__
 from asyncflow.engine.engine import Engine
 from asyncflow.engine.tasklog import attempt_log_path
 from asyncflow.exceptions import TaskNotFound
+from asyncflow.records import ImportErrorRecord
 from asyncflow.states import ACTIVE, FINISHED, TaskState
 from asyncflow.web.serialize import dag_json, import_error_json, run_json, ti_json
 
@@ -363,9 +364,19 @@ def _read_log(path: Any, offset: int, *, complete: bool) -> tuple[bytes, int]:
 async def import_errors(request: Request) -> Response:
     engine = engine_of(request)
     limit, offset = page(request)
-    records = await engine.store.get_import_errors()
-    items = [import_error_json(i, r) for i, r in enumerate(records, 1)]
+    items = [import_error_json(i, r) for i, r in enumerate(await current_import_errors(engine), 1)]
     return listing("import_errors", items[offset : offset + limit], len(items))
+
+
+async def current_import_errors(engine: Engine) -> list[ImportErrorRecord]:
+    """The engine's import errors now, with the stored stack trace and time where known."""
+    stored = {r.fileloc: r for r in await engine.store.get_import_errors()}
+    now = engine.clock.now()
+    return [
+        ImportErrorRecord(f, message, stored[f].stacktrace if f in stored else "",
+                          stored[f].timestamp if f in stored else now)
+        for f, message in sorted(engine.import_errors.items())
+    ]  # fmt: skip
 
 
 async def pools(request: Request) -> Response:

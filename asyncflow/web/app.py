@@ -68,10 +68,13 @@ class EventStream(Response):
     media_type = "text/event-stream"
 
     def __init__(self, client: Any, heartbeat: float, grace: float = 5.0) -> None:
-        super().__init__(
-            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
-            media_type=self.media_type,
-        )
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-store"),
+            (b"x-accel-buffering", b"no"),
+        ]  # no content-length: the body streams until the client or the server ends it
         self.client, self.heartbeat, self.grace = client, heartbeat, grace
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -21,7 +21,7 @@ from asyncflow.exceptions import AsyncflowError, NotFoundError
 from asyncflow.models.dag import DAG
 from asyncflow.models.param import NOTSET, Param
 from asyncflow.states import FINISHED, TaskState
-from asyncflow.web.api import MARKABLE
+from asyncflow.web.api import MARKABLE, current_import_errors
 from asyncflow.web.auth import COOKIE, SAFE_METHODS, same_origin, session_value
 from asyncflow.web.serialize import param_schema
 
@@ -139,7 +139,7 @@ async def dag_list(request: Request) -> Response:
         runs = await engine.store.get_dag_runs(dag.dag_id, limit=10)
         rows.append({"dag": dag, "paused": engine.is_paused(dag.dag_id),
                      "runs": list(reversed(runs))})  # fmt: skip
-    errors = await engine.store.get_import_errors()
+    errors = await current_import_errors(engine)
     return render(request, "dags.html", rows=rows, errors=errors, offset=offset,
                   total=len(dags), per_page=DAGS_PER_PAGE,
                   last_event_id=request.app.state.hub.last_id)  # fmt: skip
