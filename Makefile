@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-peers clean systemd-tools
+.PHONY: run test lint typecheck unit bench bench-peers clean systemd-tools chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) systemd-tools
+unit: $(STAMP) systemd-tools chromium
 	$(BIN)/pytest -q
 
 # systemd-analyze verifies the unit file; installed when we can (root with apt), else skipped.
@@ -32,6 +32,13 @@ systemd-tools:
 	@command -v systemd-analyze >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && (apt-get update -qq && apt-get install -y -qq --no-install-recommends systemd) >/dev/null 2>&1 \
 	  || echo "systemd-analyze unavailable: the unit-file test will be skipped"; }
+
+# Debian's chromium drives the browser tests (Playwright's client, never a downloaded browser);
+# installed when we can (root with apt), else those tests are skipped.
+chromium:
+	@command -v /usr/bin/chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) >/dev/null 2>&1 \
+	  || echo "chromium unavailable: the browser tests will be skipped"; }
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -39,6 +39,7 @@ SERVE_SETTINGS = {
     "log_level": "debug, info, warning or error; default info",
     "pools": "pools as name=slots pairs, e.g. api=3,db=2; default none",
     "allow_seconds_in_cron": "accept six/seven-field cron strings; default false",
+    "web_listen": "HTTP API and dashboard: host:port, unix:PATH or off; default 127.0.0.1:8793",
 }
 
 _SETTINGS_HELP = (

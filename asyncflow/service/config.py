@@ -80,6 +80,9 @@ class Settings:
     """Pool name -> slots."""
     allow_seconds_in_cron: bool = False
     """Accept six/seven-field cron strings (croniter puts the seconds last)."""
+    web_listen: str = "127.0.0.1:8793"
+    """Where the HTTP API and dashboard listen: `host:port`, a unix socket path (`unix:PATH`
+    or an absolute path), or `off`."""
 
 
 # -- where a value came from ----------------------------------------------------------------------
@@ -216,6 +219,27 @@ _POOL_NAME = re.compile(r"^[\w.-]+$")
 _POOLS_ALLOWED = "pool names (letters, digits, '_', '.', '-') mapped to slots >= 1"
 
 
+def _listen(name: str, value: object, source: _Source) -> str:
+    allowed = "'host:port' (port 0-65535), 'unix:PATH', an absolute socket path, or 'off'"
+    if not isinstance(value, str) or not value.strip():
+        raise _error(name, value, source, allowed)
+    text = value.strip()
+    if text.lower() == "off":
+        return "off"
+    if text.startswith("unix:"):
+        path = text.removeprefix("unix:").strip()
+        if not path:
+            raise _error(name, value, source, allowed)
+        return "unix:" + str(_path(name, path, source))
+    if text.startswith("/"):
+        return "unix:" + text
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise _error(name, value, source, allowed)
+    return f"{host}:{int(port)}"
+
+
 def _pools(name: str, value: object, source: _Source) -> Mapping[str, int]:
     if isinstance(value, str) and source.strings:
         value = _parse_pool_list(name, value, source)
@@ -260,6 +284,7 @@ _PARSERS: dict[str, _Parser] = {
     "log_level": _choice("debug", "info", "warning", "error"),
     "pools": _pools,
     "allow_seconds_in_cron": _bool,
+    "web_listen": _listen,
 }
 assert set(_PARSERS) == {f.name for f in fields(Settings)}, "a Settings field has no parser"
 

@@ -175,6 +175,7 @@ async def _serve(settings: Settings, notifier: Notifier, uvloop: bool) -> None:
                     loop="uvloop" if uvloop else "asyncio",
                     pid=os.getpid(),
                 )
+                web = await _start_web(tg, engine, settings)
                 notifier.ready(summary.line())
                 if notifier.watchdog_interval is not None:  # pinged through the drain too
                     tg.start_soon(watchdog, probe_of(engine), notifier, notifier.watchdog_interval)
@@ -191,8 +192,19 @@ async def _serve(settings: Settings, notifier: Notifier, uvloop: bool) -> None:
                     await engine.stop(drain_timeout=settings.drain_timeout)
                 if drain.cancel_called:
                     await engine.stop(drain_timeout=0)
+                if web is not None:
+                    await web.stop()
             tg.cancel_scope.cancel()
     log.info("asyncflow stopped")
+
+
+async def _start_web(tg: anyio.abc.TaskGroup, engine: Engine, settings: Settings) -> Any:
+    """The HTTP API and dashboard on `web_listen`, served through the drain (None when off)."""
+    if settings.web_listen == "off":
+        return None
+    from asyncflow.web.server import start_web  # starlette and uvicorn only when serving
+
+    return await start_web(tg, engine, listen=settings.web_listen, home=settings.home)
 
 
 def probe_of(engine: Engine) -> Callable[[], Awaitable[None]]:

@@ -193,6 +193,7 @@ def daemon_env(root: Path, **settings: str) -> dict[str, str]:
         ASYNCFLOW_DAG_DIR_LIST_INTERVAL="0.2",
         ASYNCFLOW_DRAIN_TIMEOUT="1",
         ASYNCFLOW_PARALLELISM="8",
+        ASYNCFLOW_WEB_LISTEN="off",  # tests that want the web server pass web_listen=
         PYTHONUNBUFFERED="1",
     )
     env.update({f"ASYNCFLOW_{k.upper()}": v for k, v in settings.items()})
