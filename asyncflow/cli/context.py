@@ -19,7 +19,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
-from asyncflow.cli.output import EXIT_UNAVAILABLE, CommandError, Output
+from asyncflow.cli.output import CommandError, Output
+from asyncflow.exitcodes import EX_UNAVAILABLE
 from asyncflow.service.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -130,9 +131,7 @@ class Cli:
         try:
             lock.acquire()
         except EngineLockedError as exc:
-            raise CommandError(
-                f"{what} needs the daemon stopped: {exc}", EXIT_UNAVAILABLE
-            ) from None
+            raise CommandError(f"{what} needs the daemon stopped: {exc}", EX_UNAVAILABLE) from None
         try:
             yield
         finally:

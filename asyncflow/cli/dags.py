@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from asyncflow.cli.context import Cli
-from asyncflow.cli.output import EXIT_USAGE, CommandError
+from asyncflow.cli.output import CommandError
+from asyncflow.exitcodes import EX_USAGE
 
 if TYPE_CHECKING:
     from asyncflow.models.dag import DAG
@@ -43,9 +44,9 @@ def parse_conf(text: str | None) -> dict[str, Any] | None:
     try:
         conf = json.loads(text)
     except ValueError as exc:
-        raise CommandError(f"--conf is not valid JSON ({exc}): {text!r}", EXIT_USAGE) from None
+        raise CommandError(f"--conf is not valid JSON ({exc}): {text!r}", EX_USAGE) from None
     if not isinstance(conf, dict):
-        raise CommandError(f"--conf must be a JSON object, got {text!r}", EXIT_USAGE)
+        raise CommandError(f"--conf must be a JSON object, got {text!r}", EX_USAGE)
     return conf
 
 
@@ -281,7 +282,7 @@ def backfill(cli: Cli) -> int:
     dag = cli.get_dag(args.dag_id)
     start, end = cli.parse_date(args.start_date), cli.parse_date(args.end_date)
     if end < start:
-        raise CommandError(f"--end-date {args.end_date} is before --start-date", EXIT_USAGE)
+        raise CommandError(f"--end-date {args.end_date} is before --start-date", EX_USAGE)
     options = engine_options(cli.settings)
     del options["dags_folder"]
     options["pools"] = local_pools(cli)

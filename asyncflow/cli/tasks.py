@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asyncflow.cli.context import Cli
-from asyncflow.cli.output import EXIT_UNAVAILABLE, CommandError
+from asyncflow.cli.output import CommandError
+from asyncflow.exitcodes import EX_UNAVAILABLE
 
 if TYPE_CHECKING:
     from asyncflow.models.dag import DAG
@@ -177,7 +178,7 @@ def _clear_through_daemon(cli: Cli, dag: DAG, wanted: set[str], args: Any) -> in
         raise CommandError(
             f"the daemon did not answer the clear request within {args.timeout:g} s; it stays "
             "queued and is carried out when the daemon reads it",
-            EXIT_UNAVAILABLE,
+            EX_UNAVAILABLE,
         )
     if not result.get("ok"):
         raise CommandError(f"the daemon refused to clear: {result.get('error')}", 1)

@@ -34,6 +34,7 @@ The process always ends (exit statuses in `asyncflow.exitcodes`):
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -191,16 +192,10 @@ def exit_now(code: int) -> None:
     if lingering:
         log.warning("ending the process with threads still running",
                     threads=[t.name for t in lingering], exit_status=code)  # fmt: skip
-    for handler in logging.getLogger().handlers:
-        try:
-            handler.flush()
-        except Exception:  # noqa: S110 - nothing left to report a failed flush to
-            pass
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # noqa: S110
-            pass
+    # nothing is left to report a failed flush to (a closed pipe, a full disk)
+    for flushable in (*logging.getLogger().handlers, sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            flushable.flush()
     os._exit(code)
 
 
