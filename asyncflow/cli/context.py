@@ -24,8 +24,8 @@ from asyncflow.exitcodes import EX_UNAVAILABLE
 from asyncflow.service.config import Settings, load_settings
 
 if TYPE_CHECKING:
+    from asyncflow.loading.dagbag import DagBag
     from asyncflow.models.dag import DAG
-    from asyncflow.service.dagbag import DagBag
     from asyncflow.store.sqlite import SQLiteStore
 
 T = TypeVar("T")
@@ -66,8 +66,8 @@ class Cli:
     @cached_property
     def dagbag(self) -> DagBag:
         """The DAG folder, loaded as the daemon loads it (same DAG defaults)."""
+        from asyncflow.loading.dagbag import DagBag
         from asyncflow.service.daemon import apply_dag_defaults
-        from asyncflow.service.dagbag import DagBag
 
         settings = self.settings
         apply_dag_defaults(settings)
