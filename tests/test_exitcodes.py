@@ -21,9 +21,10 @@ def test_no_module_but_exitcodes_defines_an_exit_status() -> None:
         for node in ast.parse(path.read_text()).body:
             targets = node.targets if isinstance(node, ast.Assign) else []
             for target in targets:
-                if isinstance(target, ast.Name) and EXIT_NAME.match(target.id):
-                    if isinstance(node.value, ast.Constant) and isinstance(node.value.value, int):
-                        found.append(f"{path.relative_to(PACKAGE)}: {target.id}")
+                value = node.value  # type: ignore[union-attr]
+                if (isinstance(target, ast.Name) and EXIT_NAME.match(target.id)
+                        and isinstance(value, ast.Constant) and isinstance(value.value, int)):
+                    found.append(f"{path.relative_to(PACKAGE)}: {target.id}")
     assert found == []
 
 
