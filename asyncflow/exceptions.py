@@ -17,6 +17,7 @@ builds its message from the ids involved (DAG, file, task, value) plus what to d
     │   ├── TaskNotFound
     │   └── PoolNotFound
     ├── DagRunAlreadyExists (ValueError)       run_id or logical_date taken
+    ├── InvalidRunIdError (ValueError)         a run_id with characters or a length not allowed
     ├── ParamValidationError (ValueError)      a required param has no value
     ├── InvalidStateTransition (RuntimeError)  a transition missing from the state table
     ├── ConfigError (ValueError)               a setting in file, environment or flag is bad
@@ -136,6 +137,16 @@ class DagRunAlreadyExists(AsyncflowError, ValueError):
         super().__init__(
             f"DAG {dag_id!r} already has a run with {what}: pick another run_id or logical_date"
         )
+
+
+class InvalidRunIdError(AsyncflowError, ValueError):
+    """A run_id given at trigger time that is not allowed (characters, length)."""
+
+    def __init__(self, dag_id: str, run_id: str, why: str) -> None:
+        self.dag_id = dag_id
+        self.run_id = run_id
+        shown = run_id if len(run_id) <= 80 else f"{run_id[:77]}..."
+        super().__init__(f"DAG {dag_id!r}: run_id {shown!r} is not allowed: {why}")
 
 
 class ParamValidationError(AsyncflowError, ValueError):

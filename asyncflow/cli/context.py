@@ -19,12 +19,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
-from asyncflow.cli.output import EXIT_UNAVAILABLE, CommandError, Output
+from asyncflow.cli.output import CommandError, Output
+from asyncflow.exitcodes import EX_UNAVAILABLE
 from asyncflow.service.config import Settings, load_settings
 
 if TYPE_CHECKING:
+    from asyncflow.loading.dagbag import DagBag
     from asyncflow.models.dag import DAG
-    from asyncflow.service.dagbag import DagBag
     from asyncflow.store.sqlite import SQLiteStore
 
 T = TypeVar("T")
@@ -65,8 +66,8 @@ class Cli:
     @cached_property
     def dagbag(self) -> DagBag:
         """The DAG folder, loaded as the daemon loads it (same DAG defaults)."""
+        from asyncflow.loading.dagbag import DagBag
         from asyncflow.service.daemon import apply_dag_defaults
-        from asyncflow.service.dagbag import DagBag
 
         settings = self.settings
         apply_dag_defaults(settings)
@@ -130,9 +131,7 @@ class Cli:
         try:
             lock.acquire()
         except EngineLockedError as exc:
-            raise CommandError(
-                f"{what} needs the daemon stopped: {exc}", EXIT_UNAVAILABLE
-            ) from None
+            raise CommandError(f"{what} needs the daemon stopped: {exc}", EX_UNAVAILABLE) from None
         try:
             yield
         finally:

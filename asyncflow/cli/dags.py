@@ -11,30 +11,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from asyncflow.cli.context import Cli
-from asyncflow.cli.output import EXIT_USAGE, CommandError
+from asyncflow.cli.localrun import local_pools, run_in_memory
+from asyncflow.cli.output import CommandError
+from asyncflow.cli.render import RUN_COLUMNS, run_dict
+from asyncflow.exitcodes import EX_USAGE
 
 if TYPE_CHECKING:
-    from asyncflow.models.dag import DAG
     from asyncflow.records import DagRun
     from asyncflow.store.sqlite import SQLiteStore
-
-RUN_COLUMNS = ("dag_id", "run_id", "state", "run_type", "logical_date", "start_date",
-               "end_date")  # fmt: skip
-
-
-def run_dict(run: DagRun) -> dict[str, Any]:
-    return {
-        "dag_id": run.dag_id,
-        "run_id": run.run_id,
-        "state": run.state,
-        "run_type": run.run_type,
-        "logical_date": run.logical_date,
-        "data_interval_start": run.data_interval_start,
-        "data_interval_end": run.data_interval_end,
-        "start_date": run.start_date,
-        "end_date": run.end_date,
-        "conf": run.conf,
-    }
 
 
 def parse_conf(text: str | None) -> dict[str, Any] | None:
@@ -43,9 +27,9 @@ def parse_conf(text: str | None) -> dict[str, Any] | None:
     try:
         conf = json.loads(text)
     except ValueError as exc:
-        raise CommandError(f"--conf is not valid JSON ({exc}): {text!r}", EXIT_USAGE) from None
+        raise CommandError(f"--conf is not valid JSON ({exc}): {text!r}", EX_USAGE) from None
     if not isinstance(conf, dict):
-        raise CommandError(f"--conf must be a JSON object, got {text!r}", EXIT_USAGE)
+        raise CommandError(f"--conf must be a JSON object, got {text!r}", EX_USAGE)
     return conf
 
 
@@ -94,29 +78,16 @@ def list_import_errors(cli: Cli) -> int:
 
 
 def trigger(cli: Cli) -> int:
-    from asyncflow.engine.dagruns import manual_run
-    from asyncflow.exceptions import DagRunAlreadyExists
-    from asyncflow.store.base import NewRun, WriteBatch, run_row
+    from asyncflow.engine.commands import queue_manual_run
 
     args = cli.args
     dag = cli.get_dag(args.dag_id)
     conf = parse_conf(args.conf)
     logical = cli.parse_date(args.logical_date) if args.logical_date else None
-    record = manual_run(
-        dag, now=datetime.now(UTC), conf=conf, logical_date=logical, run_id=args.run_id
-    )
-
-    async def insert(store: SQLiteStore) -> None:
-        if await store.get_dag_run(dag.dag_id, record.run_id) is not None:
-            raise DagRunAlreadyExists(dag.dag_id, f"run_id {record.run_id!r}")
-        if await store.find_dag_run(dag.dag_id, record.logical_date) is not None:
-            raise DagRunAlreadyExists(dag.dag_id, f"logical_date {record.logical_date.isoformat()}")
-        # Queued, without task instances: the daemon adopts it and creates them.
-        result = await store.write(WriteBatch(new_runs=[NewRun(run_row(record), [])]))
-        if result.conflicts:
-            raise DagRunAlreadyExists(dag.dag_id, f"run_id {record.run_id!r} or its logical date")
-
-    cli.with_store(insert)
+    record = cli.with_store(
+        lambda store: queue_manual_run(store, dag, now=datetime.now(UTC), conf=conf,
+                                       logical_date=logical, run_id=args.run_id)
+    )  # fmt: skip
     cli.out.record(run_dict(record), ("dag_id", "run_id", "state", "logical_date", "conf"))
     if not cli.out.json and cli.daemon_pid() is None:
         cli.out.note(
@@ -127,64 +98,6 @@ def trigger(cli: Cli) -> int:
 
 
 # -- test ---------------------------------------------------------------------------------------
-
-
-def local_pools(cli: Cli) -> list[Any]:
-    """The pools a daemon would know: the database's (when it exists) and the settings'."""
-    from asyncflow.models.pool import Pool
-
-    pools: dict[str, int] = {}
-    if cli.database_exists():
-        pools.update(cli.with_store(lambda store: store.get_pools()))
-    pools.update(cli.settings.pools)
-    return [Pool(name, slots) for name, slots in pools.items()]
-
-
-def run_in_memory(cli: Cli, dag: DAG, conf: dict[str, Any] | None, logical: datetime | None) -> int:
-    """Run `dag` once on an in-memory engine; print each task's final state."""
-    import anyio
-
-    from asyncflow.engine.engine import Engine
-    from asyncflow.records import TaskInstance
-    from asyncflow.states import DagRunState
-
-    pools = local_pools(cli)
-
-    async def main() -> tuple[DagRun, list[TaskInstance], dict[str, Any]]:
-        async with Engine(
-            dags=[dag],
-            database=":memory:",
-            run_schedules=False,
-            pools=pools,
-            parallelism=cli.settings.parallelism,
-        ) as engine:
-            run = await engine.trigger_dag(dag.dag_id, conf=conf, logical_date=logical)
-            run = await engine.wait_for_run(dag.dag_id, run.run_id)
-            tis = await engine.get_task_instances(dag.dag_id, run.run_id)
-            xcoms = {ti.task_id: await engine.get_xcom(dag.dag_id, run.run_id, ti.task_id)
-                     for ti in tis}  # fmt: skip
-            return run, tis, xcoms
-
-    with contextlib.redirect_stdout(sys.stderr):  # what tasks print; stdout is for results
-        run, tis, xcoms = anyio.run(main, backend_options={"use_uvloop": True})
-    from asyncflow.cli.tasks import in_order
-
-    order = {task_id: i for i, task_id in enumerate(in_order(dag))}
-    rows = [
-        {
-            "task_id": ti.task_id,
-            "state": ti.state,
-            "try_number": ti.try_number,
-            "duration": ti.duration,
-            "return_value": xcoms.get(ti.task_id),
-            "error": ti.error,
-        }
-        for ti in sorted(tis, key=lambda ti: order.get(ti.task_id, len(order)))
-    ]
-    cli.out.rows(rows, ("task_id", "state", "try_number", "duration", "return_value", "error"))
-    if not cli.out.json:
-        cli.out.note(f"run {run.run_id}: {run.state.value}")
-    return 0 if run.state is DagRunState.SUCCESS else 1
 
 
 def test_dag(cli: Cli) -> int:
@@ -198,14 +111,14 @@ def test_dag(cli: Cli) -> int:
 
 
 def _set_paused(cli: Cli, is_paused: bool) -> int:
-    from asyncflow.store.base import DagRow, WriteBatch
+    from asyncflow.engine.commands import set_paused
 
     dag_id = cli.args.dag_id
 
     async def write(store: SQLiteStore) -> None:
         if dag_id not in await store.get_paused():
             cli.get_dag(dag_id)  # not known to the database yet: it must be in the folder
-        await store.write(WriteBatch(dags=[DagRow(dag_id, is_paused, None, None)]))
+        await set_paused(store, dag_id, is_paused)
 
     cli.with_store(write)
     word = "paused" if is_paused else "unpaused"
@@ -281,7 +194,7 @@ def backfill(cli: Cli) -> int:
     dag = cli.get_dag(args.dag_id)
     start, end = cli.parse_date(args.start_date), cli.parse_date(args.end_date)
     if end < start:
-        raise CommandError(f"--end-date {args.end_date} is before --start-date", EXIT_USAGE)
+        raise CommandError(f"--end-date {args.end_date} is before --start-date", EX_USAGE)
     options = engine_options(cli.settings)
     del options["dags_folder"]
     options["pools"] = local_pools(cli)

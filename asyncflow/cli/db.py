@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from asyncflow.cli.context import Cli
-from asyncflow.cli.output import EXIT_USAGE, CommandError
+from asyncflow.cli.output import CommandError
+from asyncflow.exitcodes import EX_USAGE
 
 
 def migrate(cli: Cli) -> int:
@@ -60,7 +61,7 @@ def set_pool(cli: Cli) -> int:
     try:
         Pool(name, slots)
     except ValueError as exc:
-        raise CommandError(str(exc), EXIT_USAGE) from None
+        raise CommandError(str(exc), EX_USAGE) from None
     cli.with_store(lambda store: store.set_pool(name, slots))
     if cli.daemon_pid() is not None and not cli.out.json:
         cli.out.note("note: a running daemon uses the new size from its next start")

@@ -3,9 +3,12 @@ database. Run `asyncflow COMMAND --help` for each.
 
 Exit status: 0 done; 1 failed (a `dags test` run that failed, an unknown DAG, an import error
 listed); 2 usage; 69 the database is held by a running daemon and the command needs it to
-itself; 78 a bad setting (file, environment or flag: the message names it).
+itself; 78 a bad setting (file, environment or flag: the message names it). `serve` also: 70 its
+scheduler failed (a bug: restart it); 74 stopped without committing its last changes (a full
+disk: the next start recovers them). One list: asyncflow/exitcodes.py.
 
-This module imports only `argparse`: each command imports what it needs when it runs.
+This module imports only `argparse` (and the exit codes): each command imports what it needs
+when it runs.
 """
 
 from __future__ import annotations
@@ -17,10 +20,7 @@ from collections.abc import Sequence
 from importlib import import_module
 from typing import Any
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_CONFIG = 78
-EXIT_INTERRUPTED = 130
+from asyncflow.exitcodes import EX_CONFIG, EX_FAILED, EX_INTERRUPTED, EX_USAGE
 
 #: settings every command takes as flags (see _settings_parent)
 COMMON_SETTINGS = ("dags_folder", "database", "home")
@@ -258,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="asyncflow",
         description="Airflow's concepts as one asyncio daemon with one SQLite file.",
         epilog="Exit status: 0 ok, 1 failed, 2 usage, 69 database held by a running daemon, "
-        "78 bad setting.",
+        "70 the daemon's scheduler failed, 74 the daemon stopped without committing its last "
+        "changes, 78 bad setting.",
     )
     sub = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     b = _Builder()
@@ -336,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2)
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        return exc.code if isinstance(exc.code, int) else EX_USAGE
     from asyncflow.cli.output import CommandError
     from asyncflow.exceptions import AsyncflowError, ConfigError
 
@@ -347,16 +348,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code
     except ConfigError as exc:
         print(f"asyncflow: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EX_CONFIG
     except AsyncflowError as exc:
         print(f"asyncflow: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return EX_FAILED
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return EX_INTERRUPTED
     except BrokenPipeError:  # `asyncflow ... | head`: stop quietly, as the Python docs advise
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_FAILED
+        return EX_FAILED
 
 
 if __name__ == "__main__":

@@ -10,18 +10,15 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-__all__ = ["CommandError", "Output", "format_table"]
+from asyncflow.exitcodes import EX_FAILED
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: the database is held by a daemon and the verb needs it
-EXIT_CONFIG = 78  # EX_CONFIG
+__all__ = ["CommandError", "Output", "format_table"]
 
 
 class CommandError(Exception):
     """The command cannot do what was asked: `message` goes to stderr, `code` is the status."""
 
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+    def __init__(self, message: str, code: int = EX_FAILED) -> None:
         super().__init__(message)
         self.code = code
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from asyncflow.cli.context import Cli
+from asyncflow.cli.render import RUN_COLUMNS, run_dict
 
 if TYPE_CHECKING:
     from asyncflow.records import DagRun
 
 
 def print_runs(cli: Cli, dag_id: str | None) -> int:
-    from asyncflow.cli.dags import RUN_COLUMNS, run_dict
     from asyncflow.states import DagRunState
 
     state = cli.args.state

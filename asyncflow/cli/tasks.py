@@ -5,25 +5,20 @@ from __future__ import annotations
 import copy
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asyncflow.cli.context import Cli
-from asyncflow.cli.output import EXIT_UNAVAILABLE, CommandError
+from asyncflow.cli.localrun import run_in_memory
+from asyncflow.cli.output import CommandError
+from asyncflow.cli.render import in_order
+from asyncflow.exitcodes import EX_UNAVAILABLE
 
 if TYPE_CHECKING:
     from asyncflow.models.dag import DAG
     from asyncflow.records import TaskInstance
     from asyncflow.store.sqlite import SQLiteStore
-
-
-def in_order(dag: DAG) -> list[str]:
-    """Task ids by depth (roots first), then by id: the order people read a DAG in."""
-    depth: dict[str, int] = {}
-    for task in dag.topological_sort():
-        depth[task.task_id] = max((depth[u] + 1 for u in task.upstream_task_ids), default=0)
-    return sorted(depth, key=lambda task_id: (depth[task_id], task_id))
 
 
 def list_tasks(cli: Cli) -> int:
@@ -77,8 +72,6 @@ def test_task(cli: Cli) -> int:
     """Airflow's `tasks test`, kept simple: the task runs alone (its upstream does not run, so
     XCom pulls and TaskFlow arguments from upstream tasks find nothing), in this process, on an
     in-memory database; nothing is stored and no dependency is checked."""
-    from asyncflow.cli.dags import run_in_memory
-
     args = cli.args
     dag = single_task_dag(cli.get_dag(args.dag_id), args.task_id)
     logical = cli.parse_date(args.logical_date) if args.logical_date else None
@@ -124,6 +117,7 @@ def clear(cli: Cli) -> int:
     daemon carries out within a second (Engine.clear_task_instances: a running attempt is
     stopped) and prints its answer. With no daemon running, the lock is taken and the rows are
     reset for the next start."""
+    from asyncflow.engine.commands import Reset, reset_task_instances
     from asyncflow.exceptions import DagRunNotFound
     from asyncflow.states import RUN_FINISHED
 
@@ -134,18 +128,22 @@ def clear(cli: Cli) -> int:
     run = cli.read_store(lambda store: store.get_dag_run(dag.dag_id, args.run_id), None)
     if run is None:
         raise DagRunNotFound(dag.dag_id, args.run_id)
+
+    def reset(store: SQLiteStore) -> Awaitable[Reset]:
+        return reset_task_instances(store, dag, args.run_id, wanted, only_failed=args.only_failed)
+
     if run.state in RUN_FINISHED:
-        cleared, requeued = cli.with_store(lambda store: _reset(store, dag, wanted, args))
+        done = cli.with_store(reset)
     elif cli.daemon_pid() is not None:  # the daemon runs it: ask the daemon to clear it
         return _clear_through_daemon(cli, dag, wanted, args)
     else:
         what = f"clearing run {run.run_id} of {dag.dag_id} (it is {run.state.value})"
         with cli.exclusive(what):
-            cleared, requeued = cli.with_store(lambda store: _reset(store, dag, wanted, args))
+            done = cli.with_store(reset)
     rows = [{"task_id": ti.task_id, "was": ti.state, "try_number": ti.try_number}
-            for ti in cleared]  # fmt: skip
+            for ti in done.cleared]  # fmt: skip
     cli.out.rows(rows, ("task_id", "was", "try_number"), empty="nothing to clear")
-    if requeued and not cli.out.json:
+    if done.requeued and not cli.out.json:
         cli.out.note(f"run {run.run_id} is queued again: a running daemon picks it up within a "
                      "second")  # fmt: skip
     return 0
@@ -154,69 +152,21 @@ def clear(cli: Cli) -> int:
 def _clear_through_daemon(cli: Cli, dag: DAG, wanted: set[str], args: Any) -> int:
     """Queue a clear request for the running daemon (it reads requests every second) and
     wait, up to --timeout seconds, for its answer."""
-    import anyio
+    from asyncflow.engine.commands import ask_engine, clear_request
 
-    payload = {
-        "dag_id": dag.dag_id,
-        "run_id": args.run_id,
-        "task_ids": sorted(wanted),
-        "only_failed": bool(args.only_failed),
-    }
-
-    async def ask(store: SQLiteStore) -> dict[str, Any] | None:
-        request_id = await store.add_request("clear", payload)
-        with anyio.move_on_after(args.timeout):
-            # another process answers through the database: polling is the only signal
-            while (result := await store.request_result(request_id)) is None:  # noqa: ASYNC110
-                await anyio.sleep(0.1)
-            return result
-        return None
-
-    result = cli.with_store(ask)
+    request = clear_request(dag.dag_id, args.run_id, wanted, only_failed=bool(args.only_failed))
+    result = cli.with_store(lambda store: ask_engine(store, request, timeout=args.timeout))
     if result is None:
         raise CommandError(
             f"the daemon did not answer the clear request within {args.timeout:g} s; it stays "
             "queued and is carried out when the daemon reads it",
-            EXIT_UNAVAILABLE,
+            EX_UNAVAILABLE,
         )
     if not result.get("ok"):
         raise CommandError(f"the daemon refused to clear: {result.get('error')}", 1)
     rows = [{"task_id": task_id} for task_id in result.get("task_ids", [])]
     cli.out.rows(rows, ("task_id",), empty="nothing to clear")
     return 0
-
-
-async def _reset(
-    store: SQLiteStore, dag: DAG, wanted: set[str], args: Any
-) -> tuple[list[TaskInstance], bool]:
-    import dataclasses
-
-    from asyncflow.states import FAILED_STATES, RUN_FINISHED, DagRunState, TaskState
-    from asyncflow.store.base import RunUpdate, TIRow, WriteBatch, XComKey, run_row
-
-    run = await store.get_dag_run(dag.dag_id, args.run_id)
-    assert run is not None
-    chosen = [
-        ti for ti in await store.get_task_instances(dag.dag_id, args.run_id)
-        if ti.task_id in wanted and (not args.only_failed or ti.state in FAILED_STATES)
-        and ti.state is not TaskState.NONE
-    ]  # fmt: skip
-    if not chosen:
-        return [], False
-    batch = WriteBatch()
-    for ti in chosen:
-        retries = dag.get_task(ti.task_id).retries
-        batch.ti_updates.append(TIRow(
-            TaskState.NONE.value, ti.try_number, ti.try_number + retries, None, None, None,
-            None, None, 0, ti.dag_id, ti.run_id, ti.task_id, ti.map_index,
-        ))  # fmt: skip
-        batch.xcom_clears.append(XComKey(ti.dag_id, ti.run_id, ti.task_id))
-    requeue = run.state in RUN_FINISHED
-    if requeue:
-        row = run_row(dataclasses.replace(run, state=DagRunState.QUEUED, end_date=None))
-        batch.run_updates.append(RunUpdate(*row[:6]))
-    await store.write(batch)
-    return chosen, requeue
 
 
 # -- states-for-dag-run, logs -------------------------------------------------------------------

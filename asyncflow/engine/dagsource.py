@@ -16,6 +16,7 @@ import anyio
 import structlog
 
 from asyncflow.exceptions import DagDefinitionError, ParamValidationError, UnknownPoolError
+from asyncflow.loading.dagbag import load_dags
 from asyncflow.models.dag import DAG
 from asyncflow.models.param import resolve_params
 from asyncflow.records import ImportErrorRecord
@@ -61,14 +62,12 @@ class DagSource:
         self.given = given
         self.folder = folder
         self.import_timeout = import_timeout
-        self.dagbag: Any = None  # service.dagbag.DagBag, loaded on first use
+        self.dagbag: Any = None  # loading.dagbag.DagBag, loaded on first use
         self._rejected: dict[str, str] = {}  # file -> why its DAG loaded but cannot run
 
     async def load(self) -> list[DAG]:
         dags = list(self.given)
         if self.folder is not None:
-            from asyncflow.service.dagbag import load_dags
-
             self.dagbag = await load_dags(self.folder, import_timeout=self.import_timeout)
             dags.extend(self.dagbag.dags.values())
             for fileloc, error in self.dagbag.import_errors.items():

@@ -93,6 +93,7 @@ class Engine:
         self._schedules: Schedules | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._closed = False
+        self._stopped: bool | None = None  # what stop() answered
         self.tune_gc = tune_gc
         if max_lost_attempts < 1:
             raise ValueError(f"max_lost_attempts must be at least 1, got {max_lost_attempts}")
@@ -124,6 +125,9 @@ class Engine:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        """Stop (`stop()`, bounded), then end the scheduler and close the store. The store is
+        closed even when the scheduler ended on an error, so that no connection thread keeps
+        the process alive."""
         try:
             await self.stop()
         finally:
@@ -132,15 +136,17 @@ class Engine:
                 for run in self._scheduler.mirror.runs.values():
                     for waiter in run.waiters:
                         waiter.set()
-            if self._tg is not None:
-                self._tg.cancel_scope.cancel()
-                await self._tg.__aexit__(None, None, None)
-                self._tg = None
-            self.bus.close()
-            await self.store.close()
-            if self._gc_thresholds is not None:
-                gc.set_threshold(*self._gc_thresholds)
-                self._gc_thresholds = None
+            try:
+                tg, self._tg = self._tg, None
+                if tg is not None:
+                    tg.cancel_scope.cancel()
+                    await tg.__aexit__(None, None, None)  # raises the scheduler's error, if any
+            finally:
+                self.bus.close()
+                await self.store.close()
+                if self._gc_thresholds is not None:
+                    gc.set_threshold(*self._gc_thresholds)
+                    self._gc_thresholds = None
 
     async def _start(self, dags: list[DAG]) -> None:
         store = self.store
@@ -221,24 +227,48 @@ class Engine:
         xcoms = await self.store.get_run_xcoms(record.dag_id, record.run_id)
         return restore_run(self._require().mirror, record, tis, xcoms, now)
 
-    async def stop(self, *, drain_timeout: float = 0.0) -> None:
+    async def stop(self, *, drain_timeout: float = 0.0, grace: float = 5.0) -> bool:
         """Stop starting work; let running task instances finish for up to `drain_timeout`
-        seconds, then cancel the rest (recorded as failed attempts, reason `shutdown`)."""
-        scheduler = self._scheduler
-        if scheduler is None or self._tg is None or scheduler.crashed is not None:
-            return
-        await self._in_loop(lambda now: scheduler.mirror.drain())
-        with anyio.move_on_after(drain_timeout):
-            await scheduler.wait_idle()
+        seconds, then cancel the rest (recorded as failed attempts, reason `shutdown`).
 
-        await self._in_loop(
-            lambda now: scheduler.mirror.cancel_all("shutdown: the engine stopped this attempt")
-        )
-        with anyio.move_on_after(30):
+        Every wait is bounded: this returns within `drain_timeout + grace` seconds even when
+        no commit succeeds (a full disk) or an attempt ignores its cancellation (a thread).
+        Returns True when the final state was committed, False when it could not be within
+        `grace`: the store is the truth, and the next start recovers what it holds (attempts
+        left `running` are lost work, re-queued). A second call returns the first's answer."""
+        scheduler = self._scheduler
+        if scheduler is None or self._tg is None:
+            return True
+        if scheduler.crashed is not None:
+            return False
+        if self._stopped is not None:
+            return self._stopped
+        now = anyio.current_time()
+        drain_end, end = now + drain_timeout, now + drain_timeout + grace
+        mirror = scheduler.mirror
+
+        with anyio.move_on_at(drain_end):  # an unanswered command is still carried out
+            await self._in_loop(lambda now: mirror.drain())
             await scheduler.wait_idle()
-        await self._sync()
+        committed = False
+        with anyio.move_on_at(end):
+            await self._in_loop(
+                lambda now: mirror.cancel_all("shutdown: the engine stopped this attempt")
+            )
+            await scheduler.wait_idle()
+            await self._sync()
+            committed = True
         for worker in list(scheduler.workers):  # stragglers that ignored their cancel scope
             worker.cancel()
+        if not committed:
+            log.error(
+                "the engine stopped before its last changes were committed; the next start "
+                "recovers them from the store",
+                running=mirror.running,
+                grace=grace,
+            )
+        self._stopped = committed
+        return committed
 
     # -- helpers ----------------------------------------------------------------------------------
     def _require(self) -> Scheduler:

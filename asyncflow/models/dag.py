@@ -315,19 +315,22 @@ class DAG:
         run_id: str | None = None,
         use_uvloop: bool = True,
     ) -> DagRun:
-        """Run this DAG once, in-process, on an in-memory engine; returns the finished run."""
-        import anyio
+        """Run this DAG once, in-process, on an in-memory engine; returns the finished run.
 
-        from asyncflow.engine.engine import Engine
+        The engine runs it (`asyncflow.engine.dagtest.run_once_sync`), and models sit below the
+        engine: they must not import it, or every import of a DAG would load the engine and
+        the two layers would import each other. So the engine's module is looked up by name
+        when `test()` is called, never when this module is imported: a name lookup at call time
+        adds no edge to the import graph and needs no registration that could be forgotten
+        (the CLI imports its commands the same way)."""
+        from importlib import import_module
 
-        async def _run() -> DagRun:
-            async with Engine(dags=[self], database=":memory:", run_schedules=False) as engine:
-                run = await engine.trigger_dag(
-                    self.dag_id, conf=conf, logical_date=logical_date, run_id=run_id
-                )
-                return await engine.wait_for_run(self.dag_id, run.run_id)
-
-        return anyio.run(_run, backend_options={"use_uvloop": use_uvloop})
+        dagtest = import_module("asyncflow.engine.dagtest")
+        result = dagtest.run_once_sync(
+            self, conf=conf, logical_date=logical_date, run_id=run_id, use_uvloop=use_uvloop
+        )
+        run: DagRun = result.run
+        return run
 
 
 def utc(value: datetime) -> datetime:

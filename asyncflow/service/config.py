@@ -35,11 +35,7 @@ from typing import Literal, cast
 
 from asyncflow.exceptions import ConfigError
 
-__all__ = ["ENV_PREFIX", "EXIT_CONFIG", "Settings", "load_settings"]
-
-EXIT_CONFIG = 78
-"""EX_CONFIG from sysexits.h: the CLI's exit status on a ConfigError (the unit's
-`RestartPreventExitStatus=78` keeps systemd from restarting into the same mistake)."""
+__all__ = ["ENV_PREFIX", "Settings", "load_settings"]
 
 ENV_PREFIX = "ASYNCFLOW_"
 MEMORY_DATABASE = ":memory:"

@@ -20,14 +20,27 @@ running ones finish for up to `drain_timeout` seconds, then cancels the rest (pr
 SIGTERM, then SIGKILL; the attempts are recorded as failed, reason "shutdown", and retried by
 their policy at the next start); the database is checkpointed and closed; exit 0. A second
 signal during the drain cuts it short.
+
+The process always ends (exit statuses in `asyncflow.exitcodes`):
+
+* SIGTERM ends it within `drain_timeout + STOP_GRACE` seconds even when no commit succeeds (a
+  full disk): every wait of the shutdown is bounded, and what could not be committed is
+  recovered at the next start, as after a crash (exit 74, EX_IOERR). A last-resort timer ends
+  the process `EXIT_GRACE` seconds later if closing hangs.
+* If the scheduler itself fails, the daemon logs the error, closes what it can, and ends the
+  process with 70 (EX_SOFTWARE) at once with `os._exit`: a thread left behind (aiosqlite's,
+  a sync task's) must not keep a daemon alive that no longer schedules anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -38,16 +51,25 @@ import structlog
 
 from asyncflow.engine.engine import Engine
 from asyncflow.exceptions import AsyncflowError, ConfigError, EngineLockedError
+from asyncflow.exitcodes import (
+    EX_CONFIG,
+    EX_FAILED,
+    EX_IOERR,
+    EX_OK,
+    EX_SOFTWARE,
+    EX_UNAVAILABLE,
+)
 from asyncflow.models import dag as dag_module
 from asyncflow.models.pool import Pool
-from asyncflow.service.config import EXIT_CONFIG, MEMORY_DATABASE, Settings, load_settings
+from asyncflow.service.config import MEMORY_DATABASE, Settings, load_settings
 from asyncflow.service.lock import DatabaseLock
 from asyncflow.service.logging import configure_logging
 from asyncflow.service.strays import MARKER, kill_strays, marker_value
 from asyncflow.service.systemd import NOTIFY_VARIABLES, Notifier
 
 __all__ = [
-    "EXIT_LOCKED",
+    "EXIT_GRACE",
+    "STOP_GRACE",
     "apply_dag_defaults",
     "engine_options",
     "own_database",
@@ -55,9 +77,10 @@ __all__ = [
     "watchdog",
 ]
 
-EXIT_LOCKED = 69
-"""EX_UNAVAILABLE from sysexits.h: another daemon holds the database."""
-EXIT_FAILED = 1
+STOP_GRACE = 5.0
+"""Seconds the engine gets after the drain to cancel what still runs and commit its state."""
+EXIT_GRACE = 5.0
+"""Seconds after that before a shutdown that hangs (closing the store) ends the process."""
 
 STATUS_EVERY = 2.0
 """Seconds between checks of the one-line status summary (sent only when it changed)."""
@@ -101,12 +124,13 @@ def has_uvloop() -> bool:
 
 
 def serve(*, config_file: str | None = None, flags: dict[str, object] | None = None) -> int:
-    """Run the daemon until SIGTERM/SIGINT; returns the process exit status."""
+    """Run the daemon until SIGTERM/SIGINT; returns the process exit status. After a failure
+    it does not return: the process ends (`exit_now`)."""
     try:
         settings = load_settings(config_file=config_file, flags=flags)
     except ConfigError as exc:
         print(f"asyncflow serve: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EX_CONFIG
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     apply_dag_defaults(settings)
     # systemd's variables are for this process only: read them once, then keep every child
@@ -119,21 +143,60 @@ def serve(*, config_file: str | None = None, flags: dict[str, object] | None = N
         lock.acquire()
     except EngineLockedError as exc:
         log.error("cannot start", error=str(exc))
-        return EXIT_LOCKED
+        return EX_UNAVAILABLE
+    started = threading.Event()
     try:
         own_database(settings.database)
         uvloop = has_uvloop()
-        anyio.run(_serve, settings, notifier, uvloop, backend_options={"use_uvloop": uvloop})
-    except AsyncflowError as exc:  # the store cannot open, a DAG cannot be scheduled...
-        log.error("asyncflow stopped on an error", error=str(exc))
-        return EXIT_FAILED
-    except Exception:
-        log.exception("asyncflow stopped on an unexpected error")
-        return EXIT_FAILED
+        code: int = anyio.run(
+            _serve, settings, notifier, uvloop, started, backend_options={"use_uvloop": uvloop}
+        )
+    except Exception as exc:
+        code = _failed(exc, started=started.is_set())
     finally:
         lock.release()
         notifier.close()
-    return 0
+    if code != EX_OK or _lingering_threads():
+        exit_now(code)
+    return code
+
+
+def _failed(exc: Exception, *, started: bool) -> int:
+    """Log why the daemon stopped; its exit status."""
+    cause = _leaf(exc)
+    if isinstance(cause, AsyncflowError) and not started:  # the store cannot open...
+        log.error("asyncflow could not start", error=str(cause))
+        return EX_FAILED
+    log.error("asyncflow stopped on an unexpected error", error=f"{type(cause).__name__}: {cause}",
+              exc_info=exc)  # fmt: skip
+    return EX_SOFTWARE
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The first exception inside (nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _lingering_threads() -> list[threading.Thread]:
+    """Threads that would keep the interpreter from exiting (non-daemon, still alive)."""
+    main = threading.main_thread()
+    return [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
+
+
+def exit_now(code: int) -> None:
+    """End the process with `code` whatever threads are left: flush the logs and the standard
+    streams, then `os._exit` (no interpreter shutdown, which would wait for those threads)."""
+    lingering = _lingering_threads()
+    if lingering:
+        log.warning("ending the process with threads still running",
+                    threads=[t.name for t in lingering], exit_status=code)  # fmt: skip
+    # nothing is left to report a failed flush to (a closed pipe, a full disk)
+    for flushable in (*logging.getLogger().handlers, sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            flushable.flush()
+    os._exit(code)
 
 
 # -- the running daemon ---------------------------------------------------------------------------
@@ -143,6 +206,8 @@ def serve(*, config_file: str | None = None, flags: dict[str, object] | None = N
 class _Stop:
     """The first signal asks for a graceful stop; a second one cuts the drain short."""
 
+    #: seconds from the first signal until the process ends whatever happens (`last_resort`)
+    deadline: float
     requested: anyio.Event = field(default_factory=anyio.Event)
     drain: anyio.CancelScope | None = None
 
@@ -152,13 +217,32 @@ class _Stop:
             if not self.requested.is_set():
                 log.info("stop requested", signal=name)
                 self.requested.set()
+                last_resort(self.deadline)
             elif self.drain is not None:
                 log.warning("second stop signal: cancelling running tasks now", signal=name)
                 self.drain.cancel()
 
 
-async def _serve(settings: Settings, notifier: Notifier, uvloop: bool) -> None:
-    stop = _Stop()
+def last_resort(seconds: float) -> threading.Timer:
+    """End the process in `seconds` unless it has ended by then: the shutdown's waits are
+    bounded, but closing the store runs in a thread nothing can interrupt."""
+
+    def expire() -> None:
+        log.error("shutdown did not finish in time: ending the process", after=seconds)
+        exit_now(EX_SOFTWARE)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+async def _serve(
+    settings: Settings, notifier: Notifier, uvloop: bool, started: threading.Event
+) -> int:
+    """The running daemon; its exit status once stopped by a signal."""
+    stop = _Stop(settings.drain_timeout + STOP_GRACE + EXIT_GRACE)
+    committed = True
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop.watch, signals)
@@ -177,6 +261,7 @@ async def _serve(settings: Settings, notifier: Notifier, uvloop: bool) -> None:
                 )
                 web = await _start_web(tg, engine, settings)
                 notifier.ready(summary.line())
+                started.set()
                 if notifier.watchdog_interval is not None:  # pinged through the drain too
                     tg.start_soon(watchdog, probe_of(engine), notifier, notifier.watchdog_interval)
                 async with anyio.create_task_group() as helpers:
@@ -189,13 +274,20 @@ async def _serve(settings: Settings, notifier: Notifier, uvloop: bool) -> None:
                 log.info("draining", running=running, drain_timeout=settings.drain_timeout)
                 drain = stop.drain = anyio.CancelScope()
                 with drain:
-                    await engine.stop(drain_timeout=settings.drain_timeout)
+                    committed = await engine.stop(
+                        drain_timeout=settings.drain_timeout, grace=STOP_GRACE
+                    )
                 if drain.cancel_called:
-                    await engine.stop(drain_timeout=0)
+                    committed = await engine.stop(drain_timeout=0, grace=STOP_GRACE)
                 if web is not None:
                     await web.stop()
             tg.cancel_scope.cancel()
+    if not committed:
+        log.error("asyncflow stopped without committing its last changes (see the errors "
+                  "above); the next start recovers them from the database")  # fmt: skip
+        return EX_IOERR
     log.info("asyncflow stopped")
+    return EX_OK
 
 
 async def _start_web(tg: anyio.abc.TaskGroup, engine: Engine, settings: Settings) -> Any:

@@ -106,6 +106,8 @@ class Daemon:
     process: subprocess.Popen[bytes] | None = None
     notify: NotifySocket | None = None
     log_name: str = "daemon.log"
+    #: a script run in place of `-m asyncflow.cli.main` (e.g. tests/daemon/faults.py)
+    script: Path | None = None
 
     @property
     def dags(self) -> Path:
@@ -126,8 +128,9 @@ class Daemon:
         return path
 
     def command(self, *extra: str) -> list[str]:
+        entry = ["-m", "asyncflow.cli.main"] if self.script is None else [str(self.script)]
         return [
-            sys.executable, "-m", "asyncflow.cli.main", "serve", "--dags-folder", str(self.dags),
+            sys.executable, *entry, "serve", "--dags-folder", str(self.dags),
             "--database", str(self.database), *extra,
         ]  # fmt: skip
 

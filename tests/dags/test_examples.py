@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncflow.service.dagbag import DagBag
+from asyncflow.loading.dagbag import DagBag
 from tests.daemon.helpers import cli
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"

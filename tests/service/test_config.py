@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from asyncflow.exceptions import ConfigError
-from asyncflow.service.config import EXIT_CONFIG, Settings, load_settings
+from asyncflow.exitcodes import EX_CONFIG
+from asyncflow.service.config import Settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +24,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_exit_config_is_ex_config() -> None:
-    assert EXIT_CONFIG == 78
+    assert EX_CONFIG == 78
 
 
 def test_defaults(tmp_path: Path) -> None:

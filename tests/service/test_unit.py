@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from asyncflow.service.config import EXIT_CONFIG, Settings
+from asyncflow.exitcodes import EX_CONFIG
+from asyncflow.service.config import Settings
 
 UNIT = Path(__file__).resolve().parents[2] / "systemd" / "asyncflow.service"
 EXEC_START = "ExecStart=/opt/asyncflow/bin/asyncflow serve --config /etc/asyncflow/asyncflow.toml"
@@ -36,7 +37,7 @@ def test_unit_matches_the_daemon() -> None:
     assert unit["Type"] == "notify"
     assert unit["NotifyAccess"] == "main"
     assert unit["KillMode"] == "mixed"
-    assert unit["RestartPreventExitStatus"] == str(EXIT_CONFIG)
+    assert unit["RestartPreventExitStatus"] == str(EX_CONFIG)
     assert float(unit["TimeoutStopSec"]) > Settings().drain_timeout  # the drain fits
     assert unit["StateDirectory"] == "asyncflow"  # $STATE_DIRECTORY is the default home
     assert unit["User"] == "asyncflow"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from asyncflow.exceptions import DagFileError, DagNotFound
-from asyncflow.service.dagbag import BagChanges, DagBag, load_dags
+from asyncflow.loading.dagbag import BagChanges, DagBag, load_dags
 
 HEADER = """\
 from asyncflow.models.dag import DAG
