@@ -17,8 +17,10 @@ from typing import Any
 import anyio
 from anyio.abc import Process
 
-from asyncflow.exceptions import AsyncflowError, AsyncflowSkipException
+from asyncflow.engine.templating import ShellPositionError, shell_template
+from asyncflow.exceptions import AsyncflowError, AsyncflowSkipException, DagDefinitionError
 from asyncflow.models.baseoperator import BaseOperator, Context
+from asyncflow.models.dag import current_dag
 
 #: variables of the daemon's service manager that a task must not inherit
 _PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID")
@@ -77,6 +79,7 @@ class BashOperator(BaseOperator):
         termination_grace: float = 5.0,
         **kwargs: Any,
     ) -> None:
+        check_shell_command(bash_command, kwargs.get("task_id"), kwargs.get("dag"))
         super().__init__(**kwargs)
         self.bash_command = bash_command
         self.env = dict(env) if env is not None else None
@@ -99,6 +102,23 @@ class BashOperator(BaseOperator):
             grace=self.termination_grace,
             ti=context.get("ti"),
         )
+
+
+def check_shell_command(command: object, task_id: object, dag: Any = None) -> None:
+    """Refuse at load time a `bash_command` template whose `{{ ... }}` stands where bash would
+    read the value again as code (arithmetic, `eval`, `bash -c '...'` ...; see shellquote)."""
+    if not isinstance(command, str) or ("{{" not in command and "{%" not in command):
+        return
+    try:
+        shell_template(command)
+    except ShellPositionError as exc:
+        dag = dag or current_dag()
+        raise DagDefinitionError(
+            f"bash_command: {exc}",
+            dag_id=getattr(dag, "dag_id", None),
+            fileloc=getattr(dag, "fileloc", None),
+            task_id=str(task_id),
+        ) from None
 
 
 async def run_bash(
