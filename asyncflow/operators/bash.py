@@ -24,6 +24,8 @@ from asyncflow.models.dag import current_dag
 
 #: variables of the daemon's service manager that a task must not inherit
 _PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID")
+#: the daemon's opaque id (asyncflow.service.strays.MARKER; the service layer sits above us)
+ENGINE_MARKER = "ASYNCFLOW_ENGINE_ID"
 
 
 def child_environment(env: Mapping[str, str] | None, append_env: bool) -> dict[str, str]:
@@ -37,9 +39,9 @@ def child_environment(env: Mapping[str, str] | None, append_env: bool) -> dict[s
         base.pop(name, None)
     # The daemon's marker (asyncflow.service.strays): finds this process again if the daemon
     # dies without ending it, also when the task passes its own env=.
-    marker = os.environ.get("ASYNCFLOW_ENGINE_DATABASE")
+    marker = os.environ.get(ENGINE_MARKER)
     if marker:
-        base["ASYNCFLOW_ENGINE_DATABASE"] = marker
+        base[ENGINE_MARKER] = marker
     return base
 
 
