@@ -12,13 +12,19 @@ import os
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 from anyio.abc import Process
 
+from asyncflow.engine.context import DEFAULT_MAX_XCOM_BYTES
 from asyncflow.engine.templating import ShellPositionError, shell_template
-from asyncflow.exceptions import AsyncflowError, AsyncflowSkipException, DagDefinitionError
+from asyncflow.exceptions import (
+    AsyncflowError,
+    AsyncflowSkipException,
+    DagDefinitionError,
+    XComTooLarge,
+)
 from asyncflow.models.baseoperator import BaseOperator, Context
 from asyncflow.models.dag import current_dag
 
@@ -144,29 +150,88 @@ async def run_bash(
         env=dict(env),
         start_new_session=True,
     )
-    last_line: str | None = None
+    limit = getattr(ti, "max_xcom_bytes", DEFAULT_MAX_XCOM_BYTES)
+    reader = LineReader(keep=max(limit, LOG_LINE_BYTES) + 1)
+    last: Line | None = None
     try:
         assert process.stdout is not None
-        pending = b""
         async for chunk in process.stdout:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for raw in lines:
-                last_line = raw.decode(encoding, errors="replace").rstrip("\r")
-                _emit(ti, last_line)
-        if pending:
-            last_line = pending.decode(encoding, errors="replace").rstrip("\r")
-            _emit(ti, last_line)
+            for line in reader.feed(chunk):
+                last = line
+                _emit(ti, line.text(encoding))
+        end = reader.end()
+        if end is not None:
+            last = end
+            _emit(ti, end.text(encoding))
         code = await process.wait()
     except BaseException:
         with anyio.CancelScope(shield=True):
             await terminate_group(process, grace)
         raise
     if code == 0:
-        return last_line
+        if last is None:
+            return None
+        if last.size > limit:  # the XCom would be its JSON text: at least this many bytes
+            raise XComTooLarge(getattr(ti, "task_id", "?"), "return_value", last.size, limit)
+        return last.text(encoding)
     if code in skip_on_exit_code:
         raise AsyncflowSkipException(f"bash command exited with {code}: task skipped")
     raise AsyncflowError(f"bash command failed: {describe_exit(code)}")
+
+
+#: a log line keeps at least this much of a longer line (the rest is counted, not kept)
+LOG_LINE_BYTES = 64 * 1024
+
+
+class Line(NamedTuple):
+    """One line of output: its first bytes (up to the reader's `keep`) and its full size."""
+
+    head: bytes
+    size: int
+
+    def text(self, encoding: str) -> str:
+        text = self.head.decode(encoding, errors="replace").rstrip("\r")
+        if self.size > len(self.head):
+            text += f" [... line of {self.size:,} bytes cut at {len(self.head):,}]"
+        return text
+
+
+class LineReader:
+    """Splits a byte stream into lines in linear time and bounded memory: each chunk is
+    scanned once, and a line keeps at most `keep` bytes (its full size is still counted)."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self._parts: list[bytes] = []
+        self._kept = 0
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> list[Line]:
+        lines: list[Line] = []
+        start = 0
+        while (newline := chunk.find(b"\n", start)) != -1:
+            self._add(chunk, start, newline)
+            lines.append(self._take())
+            start = newline + 1
+        self._add(chunk, start, len(chunk))
+        return lines
+
+    def end(self) -> Line | None:
+        """The unterminated last line, if any."""
+        return self._take() if self._size else None
+
+    def _add(self, chunk: bytes, start: int, stop: int) -> None:
+        self._size += stop - start
+        room = self.keep - self._kept
+        if room > 0 and stop > start:
+            part = chunk[start : min(stop, start + room)]
+            self._parts.append(part)
+            self._kept += len(part)
+
+    def _take(self) -> Line:
+        line = Line(b"".join(self._parts), self._size)
+        self._parts, self._kept, self._size = [], 0, 0
+        return line
 
 
 def _emit(ti: Any, line: str) -> None:

@@ -80,6 +80,8 @@ class Settings:
     """Pool name -> slots."""
     allow_seconds_in_cron: bool = False
     """Accept six/seven-field cron strings (croniter puts the seconds last)."""
+    max_xcom_bytes: int = 1 << 20
+    """The largest XCom (a return value, a bash task's last line) a task may push, in bytes."""
 
 
 # -- where a value came from ----------------------------------------------------------------------
@@ -260,6 +262,7 @@ _PARSERS: dict[str, _Parser] = {
     "log_level": _choice("debug", "info", "warning", "error"),
     "pools": _pools,
     "allow_seconds_in_cron": _bool,
+    "max_xcom_bytes": _int(1),
 }
 assert set(_PARSERS) == {f.name for f in fields(Settings)}, "a Settings field has no parser"
 
