@@ -24,6 +24,7 @@ builds its message from the ids involved (DAG, file, task, value) plus what to d
     ├── DagFileError (ImportError)             a DAG file failed to import
     ├── EngineLockedError (RuntimeError)       another daemon holds the database
     ├── StoreError (OSError)                   the database could not be written (disk full...)
+    ├── XComTooLarge (ValueError)              a return value / XCom above max_xcom_bytes
     └── TaskControl                            raised by task code to steer its own outcome
         ├── AsyncflowSkipException             end the task as `skipped`
         ├── AsyncflowFailException             end the task as `failed`, no retries
@@ -178,6 +179,19 @@ class EngineLockedError(AsyncflowError, RuntimeError):
 
 class StoreError(AsyncflowError, OSError):
     """The store could not commit; nothing was acted on."""
+
+
+class XComTooLarge(AsyncflowError, ValueError):
+    """A task's XCom (its return value, a bash task's last line) is above `max_xcom_bytes`."""
+
+    def __init__(self, task_id: str, key: str, size: int, limit: int) -> None:
+        self.task_id, self.key, self.size, self.limit = task_id, key, size, limit
+        super().__init__(
+            f"task {task_id!r}: XCom {key!r} is {size:,} bytes, above max_xcom_bytes "
+            f"({limit:,} bytes): write large results to a file or a database and return "
+            "where they are, or raise the limit (DAG(max_xcom_bytes=...), "
+            "Engine(max_xcom_bytes=...), the max_xcom_bytes setting)"
+        )
 
 
 class TaskControl(AsyncflowError):

@@ -21,6 +21,10 @@ def migrate(cli: Cli) -> int:
 
 
 def check(cli: Cli) -> int:
+    """Integrity and schema version; `corrupt` (exit 1) when SQLite cannot read the file."""
+    import sqlite3
+
+    from asyncflow.exceptions import StoreError
     from asyncflow.store import migrations
     from asyncflow.store.sqlite import SQLiteStore
 
@@ -32,7 +36,19 @@ def check(cli: Cli) -> int:
             f"no database at {cli.settings.database}: start `asyncflow serve` or run "
             "`asyncflow db migrate` to create it"
         )
-    integrity, version = cli.with_store(inspect)
+    try:
+        integrity, version = cli.with_store(inspect)
+    except (StoreError, sqlite3.DatabaseError) as exc:
+        cause = exc.__cause__ if isinstance(exc, StoreError) else exc
+        corrupt = isinstance(cause, sqlite3.DatabaseError) and not isinstance(
+            cause, sqlite3.OperationalError
+        )
+        if not corrupt:
+            raise
+        raise CommandError(
+            f"corrupt: database {cli.settings.database}: {cause}; restore it from a backup "
+            "(or move it aside to start afresh)"
+        ) from None
     ok = integrity == "ok" and version == migrations.LATEST
     row = {
         "database": cli.settings.database,

@@ -40,6 +40,7 @@ SERVE_SETTINGS = {
     "pools": "pools as name=slots pairs, e.g. api=3,db=2; default none",
     "allow_seconds_in_cron": "accept six/seven-field cron strings; default false",
     "web_listen": "HTTP API and dashboard: host:port, unix:PATH or off; default 127.0.0.1:8793",
+    "max_xcom_bytes": "largest XCom (return value, bash last line) in bytes; default 1048576",
 }
 
 _SETTINGS_HELP = (
@@ -173,8 +174,10 @@ def _task_commands(b: _Builder, sub: Any) -> None:
     group = sub.add_parser("tasks", help="tasks: list, test, clear, states, logs")
     tasks = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
     m = "asyncflow.cli.tasks"
-    b.leaf(tasks, "list", f"{m}:list_tasks", "the DAG's tasks, upstream first").add_argument(
-        "dag_id", metavar="DAG"
+    p = b.leaf(tasks, "list", f"{m}:list_tasks", "the DAG's task ids, upstream first")
+    p.add_argument("dag_id", metavar="DAG")
+    p.add_argument(
+        "--details", action="store_true", help="a table: operator, upstream, retries, pool, rule"
     )
     p = b.leaf(
         tasks, "test", f"{m}:test_task",

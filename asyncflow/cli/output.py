@@ -41,9 +41,18 @@ def _cell(value: Any) -> str:
     return " ".join(str(value).splitlines())
 
 
+#: a table cell longer than this is cut (with "..."); `-o json` has every value whole
+MAX_CELL = 60
+
+
+def _capped(text: str) -> str:
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 3] + "..."
+
+
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    """Plain aligned columns with a header line; the last column is not padded."""
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    """Plain aligned columns with a header line; the last column is not padded; no cell is
+    wider than MAX_CELL, so one long value cannot pad every row."""
+    cells = [[_capped(_cell(row.get(c))) for c in columns] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
 
     def line(values: Sequence[str]) -> str:

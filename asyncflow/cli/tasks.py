@@ -22,7 +22,12 @@ if TYPE_CHECKING:
 
 
 def list_tasks(cli: Cli) -> int:
+    """Task ids, one a line, upstream first (as Airflow's `tasks list`); `--details` for a
+    table, `-o json` for every field."""
     dag = cli.get_dag(cli.args.dag_id)
+    if not cli.out.json and not cli.args.details:
+        cli.out.text("\n".join(in_order(dag)))
+        return 0
     rows = [
         {
             "task_id": task.task_id,

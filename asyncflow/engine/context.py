@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from asyncflow.engine.tasklog import current_log
+from asyncflow.exceptions import XComTooLarge
 from asyncflow.models.param import resolve_params
 from asyncflow.models.xcom_arg import RETURN_KEY
 from asyncflow.records import DagRun
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from asyncflow.models.dag import DAG
 
 _task_log = structlog.get_logger("asyncflow.task")
+
+#: the largest XCom (its JSON text, in bytes) a task may push unless the engine or DAG says
+DEFAULT_MAX_XCOM_BYTES = 1 << 20
 
 #: (task_id, map_index, key) -> the XCom's JSON text
 XComCache = dict[tuple[str, int, str], str]
@@ -74,8 +78,8 @@ class RuntimeTaskInstance:
     """`context["ti"]`: the running attempt of one task instance."""
 
     __slots__ = (
-        "_xcoms", "dag_id", "first_poke", "map_index", "max_tries", "pokes", "pushed", "run_id",
-        "skipped", "start_date",
+        "_xcoms", "dag_id", "engine_max_xcom_bytes", "first_poke", "map_index", "max_tries",
+        "pokes", "pushed", "run_id", "skipped", "start_date",
         "task", "task_id", "try_number",
     )  # fmt: skip
 
@@ -105,19 +109,33 @@ class RuntimeTaskInstance:
         #: reschedule-mode sensors: when this try first poked, and how many pokes so far
         self.first_poke: datetime | None = None
         self.pokes = 1
+        #: the engine's limit on one XCom's JSON size (Engine(max_xcom_bytes=...))
+        self.engine_max_xcom_bytes = DEFAULT_MAX_XCOM_BYTES
 
     def __repr__(self) -> str:
         return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id} try {self.try_number}>"
 
+    @property
+    def max_xcom_bytes(self) -> int:
+        """The largest XCom this attempt may push: its DAG's `max_xcom_bytes`, else the
+        engine's."""
+        dag = self.task.dag
+        own = dag.max_xcom_bytes if dag is not None else None
+        return own if own is not None else self.engine_max_xcom_bytes
+
     def xcom_push(self, key: str, value: Any) -> None:
         """Store `value` (JSON-serializable) under `key`; visible to others once committed."""
         try:
-            self.pushed[key] = json.dumps(value)
+            text = json.dumps(value)
         except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"task {self.task_id!r}: XCom {key!r} = {value!r:.80} cannot be stored: {exc}; "
                 "XCom values must be JSON-serializable (str, int, float, bool, None, list, dict)"
             ) from None
+        size = len(text.encode())
+        if size > self.max_xcom_bytes:
+            raise XComTooLarge(self.task_id, key, size, self.max_xcom_bytes)
+        self.pushed[key] = text
 
     def xcom_pull(
         self,

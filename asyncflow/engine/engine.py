@@ -22,6 +22,7 @@ from anyio import CapacityLimiter
 
 from asyncflow.clock import Clock, SystemClock
 from asyncflow.engine import operations
+from asyncflow.engine.context import DEFAULT_MAX_XCOM_BYTES
 from asyncflow.engine.dagruns import Schedules, backfill_infos, manual_run, new_run
 from asyncflow.engine.dagsource import DagSource
 from asyncflow.engine.events import EventBus, Subscription
@@ -72,9 +73,13 @@ class Engine:
         logs_folder: str | Path | None = None,
         tune_gc: bool = True,
         max_lost_attempts: int = 3,
+        max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
     ) -> None:
         if parallelism < 1:
             raise ValueError(f"parallelism must be at least 1, got {parallelism}")
+        if max_xcom_bytes < 1:
+            raise ValueError(f"max_xcom_bytes must be at least 1, got {max_xcom_bytes}")
+        self.max_xcom_bytes = max_xcom_bytes
         self.source = DagSource(
             list(dags),
             Path(dags_folder) if dags_folder is not None else None,
@@ -166,6 +171,7 @@ class Engine:
             pools=pools,
             logs_folder=self.logs_folder,
             max_lost_attempts=self.max_lost_attempts,
+            max_xcom_bytes=self.max_xcom_bytes,
         )
         mirror = scheduler.mirror
         schedules = Schedules(mirror, enabled=self.run_schedules)

@@ -26,6 +26,7 @@ import structlog
 
 from asyncflow.clock import Clock
 from asyncflow.engine.burst import Burst, Reply, Start
+from asyncflow.engine.context import DEFAULT_MAX_XCOM_BYTES
 from asyncflow.engine.events import EventBus
 from asyncflow.engine.live import LiveTI
 from asyncflow.engine.mirror import Mirror
@@ -50,8 +51,10 @@ class Scheduler:
         pools: dict[str, int],
         logs_folder: Path | None = None,
         max_lost_attempts: int = 3,
+        max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
     ) -> None:
         self.store = store
+        self.max_xcom_bytes = max_xcom_bytes
         self.logs_folder = logs_folder
         self.bus = bus
         self.clock = clock
@@ -188,6 +191,7 @@ class Scheduler:
         """Run one attempt and report it. Whatever happens here (a log file that cannot be
         written, a bug of ours), the attempt is reported: a task never stays `running`."""
         ti, context, rti = start
+        rti.engine_max_xcom_bytes = self.max_xcom_bytes
         attempt = Attempt(Ending.FAILED, "internal error: the attempt did not report")
         task_log = self._open_log(ti, rti.try_number)
         try:

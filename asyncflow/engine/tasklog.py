@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import TextIO
 
 import structlog
+
+from asyncflow.privatefiles import create_private_file, private_folders
 
 log = structlog.get_logger("asyncflow.tasklog")
 current_log: ContextVar[TaskLog | None] = ContextVar("current_task_log", default=None)
@@ -45,8 +48,9 @@ class TaskLog:
             return
         try:
             if self._file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+                private_folders(self.path.parent)
+                fd = create_private_file(self.path, os.O_WRONLY | os.O_APPEND)
+                self._file = open(fd, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
             self._file.write(text)
         except (OSError, ValueError) as exc:
             self.dropped = 1

@@ -37,32 +37,70 @@ _EXPRESSION = re.compile(r"\{\{(-?)(.*?)(-?)\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL
 _REFERENCE = {
     "bare": '"${{{}}}"',
     "double": "${{{}}}",
+    "arith": "${{{}}}",
+    "ansi": "'\"${{{}}}\"$'",
     "heredoc": "${{{}}}",
     "single": "'\"${{{}}}\"'",
 }
 
 
+#: values the engine makes from dates: digits, `-`, `:`, `T`, `+` (no shell syntax in them)
+_ENGINE_VALUES = frozenset({"ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz"})
+_TRUSTED = re.compile(r"(?s).*\|\s*shell_raw\s*$")
+
+
+class ShellPositionError(ValueError):
+    """A `{{ ... }}` stands where bash would read its value again as code."""
+
+    def __init__(self, expression: str, position: str) -> None:
+        self.expression = expression
+        self.position = position
+        super().__init__(
+            f"{{{{ {expression} }}}} stands in {position}, where bash reads a value again as "
+            "code (a value like x[$(touch F)] or `touch F` would run). Pass the value in "
+            f"env= (env={{'VALUE': '{{{{ {expression} }}}}'}}) and use it as a quoted \"$VALUE\" "
+            "in a place bash does not evaluate: an argument (bash -c 'echo \"$1\"' _ "
+            '"$VALUE"), not an eval/-c string; check it before any arithmetic '
+            "([[ $VALUE =~ ^[0-9]+$ ]]). If the value is trusted, mark it {{ ... | shell_raw }}."
+        )
+
+
+def _trusted(expression: str) -> bool:
+    stripped = expression.strip()
+    return stripped in _ENGINE_VALUES or bool(_TRUSTED.match(stripped))
+
+
 def shell_template(source: str) -> str:
     """Rewrite each `{{ expr }}` of a shell template to pass through the filter for its place
-    in the shell syntax (the literal text around it decides; see shellquote)."""
-    out: list[str] = []
+    in the shell syntax (see shellquote). Raises ShellPositionError when an expression not
+    marked `shell_raw` stands where bash would evaluate its value again."""
     scanner, last = ShellScanner(), 0
+    pieces: list[tuple[str, re.Match[str] | None, str | None]] = []
     for match in _EXPRESSION.finditer(source):
         literal = source[last : match.start()]
         scanner.feed(literal)
-        out.append(literal)
+        pieces.append((literal, None, None))
         if match.group(2) is None:  # {% ... %} or {# ... #}: left as it is
-            out.append(match.group(0))
+            pieces.append((match.group(0), None, None))
         else:
-            left, expr, right = match.group(1), match.group(2), match.group(3)
-            place = scanner.place
-            if place == "heredoc_raw":
-                delimiter = scanner.heredoc_delimiter or ""
-                out.append(f"{{{{{left} ({expr}) | __shell_heredoc_raw({delimiter!r}) {right}}}}}")
-            else:
-                out.append(f"{{{{{left} ({expr}) | __shell_{place} {right}}}}}")
-            scanner.value_inside()
+            pieces.append(("", match, scanner.heredoc_delimiter))
+            scanner.value()
         last = match.end()
+    scanner.feed(source[last:])
+    sites = iter(scanner.finish())
+    out: list[str] = []
+    for text, found, delimiter in pieces:
+        if found is None:
+            out.append(text)
+            continue
+        left, expr, right = found.group(1), found.group(2), found.group(3)
+        place, danger = next(sites)
+        if danger is not None and not _trusted(expr):
+            raise ShellPositionError(expr.strip(), danger)
+        if place == "heredoc_raw":
+            out.append(f"{{{{{left} ({expr}) | __shell_heredoc_raw({delimiter!r}) {right}}}}}")
+        else:
+            out.append(f"{{{{{left} ({expr}) | __shell_{place} {right}}}}}")
     out.append(source[last:])
     return "".join(out)
 
@@ -171,6 +209,8 @@ def render_task(task: BaseOperator, context: Context) -> BaseOperator:
         try:
             scope = {**context, "__shell_env": shell_env} if shell else context
             rendered = render(getattr(task, name), scope, env, id(env), shell)
+        except ShellPositionError as exc:
+            raise AsyncflowError(f"task {task.task_id!r}: field {name!r}: {exc}") from exc
         except jinja2.TemplateError as exc:
             raise AsyncflowError(
                 f"task {task.task_id!r}: cannot render template field {name!r}: "

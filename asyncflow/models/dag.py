@@ -124,6 +124,7 @@ class DAG:
         user_defined_macros: Mapping[str, Any] | None = None,
         user_defined_filters: Mapping[str, Callable[..., Any]] | None = None,
         allow_seconds_in_cron: bool | None = None,
+        max_xcom_bytes: int | None = None,
         fileloc: str | None = None,
     ) -> None:
         if not isinstance(dag_id, str) or not dag_id:
@@ -178,6 +179,16 @@ class DAG:
                 fileloc=self.fileloc,
             )
         self.max_active_tasks = max_active_tasks
+        if max_xcom_bytes is not None and (
+            not isinstance(max_xcom_bytes, int) or max_xcom_bytes < 1
+        ):
+            raise DagDefinitionError(
+                f"max_xcom_bytes must be a positive number of bytes, got {max_xcom_bytes!r}",
+                dag_id=dag_id,
+                fileloc=self.fileloc,
+            )
+        #: the largest XCom (JSON) a task of this DAG may push; None: the engine's setting
+        self.max_xcom_bytes = max_xcom_bytes
         self.max_active_runs = max_active_runs
         self.dagrun_timeout = dagrun_timeout
         self.on_success_callback = on_success_callback

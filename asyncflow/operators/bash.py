@@ -12,16 +12,26 @@ import os
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 from anyio.abc import Process
 
-from asyncflow.exceptions import AsyncflowError, AsyncflowSkipException
+from asyncflow.engine.context import DEFAULT_MAX_XCOM_BYTES
+from asyncflow.engine.templating import ShellPositionError, shell_template
+from asyncflow.exceptions import (
+    AsyncflowError,
+    AsyncflowSkipException,
+    DagDefinitionError,
+    XComTooLarge,
+)
 from asyncflow.models.baseoperator import BaseOperator, Context
+from asyncflow.models.dag import current_dag
 
 #: variables of the daemon's service manager that a task must not inherit
 _PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID")
+#: the daemon's opaque id (asyncflow.service.strays.MARKER; the service layer sits above us)
+ENGINE_MARKER = "ASYNCFLOW_ENGINE_ID"
 
 
 def child_environment(env: Mapping[str, str] | None, append_env: bool) -> dict[str, str]:
@@ -35,9 +45,9 @@ def child_environment(env: Mapping[str, str] | None, append_env: bool) -> dict[s
         base.pop(name, None)
     # The daemon's marker (asyncflow.service.strays): finds this process again if the daemon
     # dies without ending it, also when the task passes its own env=.
-    marker = os.environ.get("ASYNCFLOW_ENGINE_DATABASE")
+    marker = os.environ.get(ENGINE_MARKER)
     if marker:
-        base["ASYNCFLOW_ENGINE_DATABASE"] = marker
+        base[ENGINE_MARKER] = marker
     return base
 
 
@@ -77,6 +87,7 @@ class BashOperator(BaseOperator):
         termination_grace: float = 5.0,
         **kwargs: Any,
     ) -> None:
+        check_shell_command(bash_command, kwargs.get("task_id"), kwargs.get("dag"))
         super().__init__(**kwargs)
         self.bash_command = bash_command
         self.env = dict(env) if env is not None else None
@@ -101,6 +112,23 @@ class BashOperator(BaseOperator):
         )
 
 
+def check_shell_command(command: object, task_id: object, dag: Any = None) -> None:
+    """Refuse at load time a `bash_command` template whose `{{ ... }}` stands where bash would
+    read the value again as code (arithmetic, `eval`, `bash -c '...'` ...; see shellquote)."""
+    if not isinstance(command, str) or ("{{" not in command and "{%" not in command):
+        return
+    try:
+        shell_template(command)
+    except ShellPositionError as exc:
+        dag = dag or current_dag()
+        raise DagDefinitionError(
+            f"bash_command: {exc}",
+            dag_id=getattr(dag, "dag_id", None),
+            fileloc=getattr(dag, "fileloc", None),
+            task_id=str(task_id),
+        ) from None
+
+
 async def run_bash(
     command: str,
     *,
@@ -122,29 +150,88 @@ async def run_bash(
         env=dict(env),
         start_new_session=True,
     )
-    last_line: str | None = None
+    limit = getattr(ti, "max_xcom_bytes", DEFAULT_MAX_XCOM_BYTES)
+    reader = LineReader(keep=max(limit, LOG_LINE_BYTES) + 1)
+    last: Line | None = None
     try:
         assert process.stdout is not None
-        pending = b""
         async for chunk in process.stdout:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for raw in lines:
-                last_line = raw.decode(encoding, errors="replace").rstrip("\r")
-                _emit(ti, last_line)
-        if pending:
-            last_line = pending.decode(encoding, errors="replace").rstrip("\r")
-            _emit(ti, last_line)
+            for line in reader.feed(chunk):
+                last = line
+                _emit(ti, line.text(encoding))
+        end = reader.end()
+        if end is not None:
+            last = end
+            _emit(ti, end.text(encoding))
         code = await process.wait()
     except BaseException:
         with anyio.CancelScope(shield=True):
             await terminate_group(process, grace)
         raise
     if code == 0:
-        return last_line
+        if last is None:
+            return None
+        if last.size > limit:  # the XCom would be its JSON text: at least this many bytes
+            raise XComTooLarge(getattr(ti, "task_id", "?"), "return_value", last.size, limit)
+        return last.text(encoding)
     if code in skip_on_exit_code:
         raise AsyncflowSkipException(f"bash command exited with {code}: task skipped")
     raise AsyncflowError(f"bash command failed: {describe_exit(code)}")
+
+
+#: a log line keeps at least this much of a longer line (the rest is counted, not kept)
+LOG_LINE_BYTES = 64 * 1024
+
+
+class Line(NamedTuple):
+    """One line of output: its first bytes (up to the reader's `keep`) and its full size."""
+
+    head: bytes
+    size: int
+
+    def text(self, encoding: str) -> str:
+        text = self.head.decode(encoding, errors="replace").rstrip("\r")
+        if self.size > len(self.head):
+            text += f" [... line of {self.size:,} bytes cut at {len(self.head):,}]"
+        return text
+
+
+class LineReader:
+    """Splits a byte stream into lines in linear time and bounded memory: each chunk is
+    scanned once, and a line keeps at most `keep` bytes (its full size is still counted)."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self._parts: list[bytes] = []
+        self._kept = 0
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> list[Line]:
+        lines: list[Line] = []
+        start = 0
+        while (newline := chunk.find(b"\n", start)) != -1:
+            self._add(chunk, start, newline)
+            lines.append(self._take())
+            start = newline + 1
+        self._add(chunk, start, len(chunk))
+        return lines
+
+    def end(self) -> Line | None:
+        """The unterminated last line, if any."""
+        return self._take() if self._size else None
+
+    def _add(self, chunk: bytes, start: int, stop: int) -> None:
+        self._size += stop - start
+        room = self.keep - self._kept
+        if room > 0 and stop > start:
+            part = chunk[start : min(stop, start + room)]
+            self._parts.append(part)
+            self._kept += len(part)
+
+    def _take(self) -> Line:
+        line = Line(b"".join(self._parts), self._size)
+        self._parts, self._kept, self._size = [], 0, 0
+        return line
 
 
 def _emit(ti: Any, line: str) -> None:

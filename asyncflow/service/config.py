@@ -79,6 +79,8 @@ class Settings:
     web_listen: str = "127.0.0.1:8793"
     """Where the HTTP API and dashboard listen: `host:port`, a unix socket path (`unix:PATH`
     or an absolute path), or `off`."""
+    max_xcom_bytes: int = 1 << 20
+    """The largest XCom (a return value, a bash task's last line) a task may push, in bytes."""
 
 
 # -- where a value came from ----------------------------------------------------------------------
@@ -281,6 +283,7 @@ _PARSERS: dict[str, _Parser] = {
     "pools": _pools,
     "allow_seconds_in_cron": _bool,
     "web_listen": _listen,
+    "max_xcom_bytes": _int(1),
 }
 assert set(_PARSERS) == {f.name for f in fields(Settings)}, "a Settings field has no parser"
 

@@ -107,6 +107,7 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         "durability": settings.durability,
         "dagbag_import_timeout": settings.dagbag_import_timeout,
         "logs_folder": settings.logs_folder,
+        "max_xcom_bytes": settings.max_xcom_bytes,
     }
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from asyncflow.exceptions import EngineLockedError
+from asyncflow.privatefiles import create_private_file, private_folders
 
 __all__ = ["DatabaseLock", "lock_path"]
 
@@ -54,8 +55,8 @@ class DatabaseLock:
             return
         if self._fd is not None:
             raise RuntimeError(f"{self.path} is already held by this DatabaseLock")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        private_folders(self.path.parent)
+        fd = create_private_file(self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

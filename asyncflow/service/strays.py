@@ -2,12 +2,13 @@
 
 Subprocess tasks run in their own session and process group, so that a timeout or a shutdown
 can end a whole group; the price is that they outlive a daemon killed without a chance to end
-them. To find them again, the daemon exports `ASYNCFLOW_ENGINE_DATABASE=<absolute database
-path>` into its own environment at start-up, and every task subprocess inherits it
+them. To find them again, the daemon exports `ASYNCFLOW_ENGINE_ID=<opaque id>` into its own
+environment at start-up, and every task subprocess inherits it
 (`BashOperator` adds it even to an explicit `env=`). The next daemon on the same database,
 *after* it has taken the database lock (so no live daemon owns them), scans `/proc/*/environ`
 for processes carrying exactly that marker and ends their process groups: SIGTERM, a short
-grace, then SIGKILL.
+grace, then SIGKILL. The id is a hash of the database's absolute path, not the path: a task
+learns nothing from it that would lead it to the database (and other DAGs' conf and XComs).
 
 A process that scrubbed its environment (`env -i`) is not found; neither is one in another PID
 namespace. Linux only: without `/proc` the scan finds nothing.
@@ -16,6 +17,7 @@ namespace. Linux only: without `/proc` the scan finds nothing.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import time
@@ -26,15 +28,17 @@ import structlog
 
 __all__ = ["MARKER", "Stray", "find_strays", "kill_strays", "marker_value"]
 
-MARKER = "ASYNCFLOW_ENGINE_DATABASE"
+MARKER = "ASYNCFLOW_ENGINE_ID"
 """The environment variable that ties a task subprocess to the database of its daemon."""
 
 log = structlog.get_logger("asyncflow.strays")
 
 
 def marker_value(database: str | os.PathLike[str]) -> str:
-    """The marker's value for `database`: its absolute path (symlinks not resolved)."""
-    return os.path.abspath(os.fspath(database))
+    """The marker's value for `database`: an opaque id, a hash of its absolute path (symlinks
+    not resolved), so that the path itself is not in every task's environment."""
+    path = os.path.abspath(os.fspath(database)).encode(errors="surrogateescape")
+    return hashlib.sha256(b"asyncflow-engine\0" + path).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)

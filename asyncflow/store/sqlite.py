@@ -19,6 +19,7 @@ import aiosqlite
 import anyio
 
 from asyncflow.exceptions import StoreError
+from asyncflow.privatefiles import precreate_private_file, private_folders
 from asyncflow.records import DagRun, ImportErrorRecord, TaskInstance
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.store import migrations
@@ -77,12 +78,15 @@ class SQLiteStore(Store):
         if not self.in_memory:
             parent = Path(self.database).parent
             try:
-                parent.mkdir(parents=True, exist_ok=True)
+                private_folders(parent)
             except OSError as exc:
                 raise StoreError(
                     f"cannot create the database folder {parent}: {exc.strerror}; "
                     "choose a writable --database path"
                 ) from exc
+            if not self.database.startswith("file:"):
+                # SQLite gives -wal, -shm and journals the database file's mode: 0600 here
+                precreate_private_file(self.database)
         try:
             self._conn = await aiosqlite.connect(
                 self.database, isolation_level=None, check_same_thread=False

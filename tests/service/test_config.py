@@ -364,3 +364,13 @@ def test_config_error_is_a_value_error() -> None:
 def test_direct_construction_has_static_defaults() -> None:
     assert Settings().home == Path(".asyncflow")
     assert Settings().database == ".asyncflow/asyncflow.db"
+
+
+def test_max_xcom_bytes_is_a_setting_that_reaches_the_engine() -> None:
+    from asyncflow.service.daemon import engine_options
+
+    assert load_settings(environ={}).max_xcom_bytes == 1 << 20
+    settings = load_settings(environ={"ASYNCFLOW_MAX_XCOM_BYTES": "4096"})
+    assert engine_options(settings)["max_xcom_bytes"] == 4096
+    with pytest.raises(ConfigError, match="ASYNCFLOW_MAX_XCOM_BYTES"):
+        load_settings(environ={"ASYNCFLOW_MAX_XCOM_BYTES": "0"})
