@@ -111,6 +111,26 @@ async def run_bash(
     grace: float,
     ti: Any = None,
 ) -> str | None:
+    code, last_line = await run_command(command, env=env, cwd=cwd, encoding=encoding,
+                                        grace=grace, ti=ti)  # fmt: skip
+    if code == 0:
+        return last_line
+    if code in skip_on_exit_code:
+        raise AsyncflowSkipException(f"bash command exited with {code}: task skipped")
+    raise AsyncflowError(f"bash command failed: {describe_exit(code)}")
+
+
+async def run_command(
+    command: str,
+    *,
+    env: Mapping[str, str],
+    cwd: str | None,
+    encoding: str,
+    grace: float,
+    ti: Any = None,
+) -> tuple[int, str | None]:
+    """Run `command` with bash in its own process group, each output line into the attempt's
+    log; (exit code, last output line). Cancelled: the whole group is terminated."""
     if cwd is not None and not await anyio.Path(cwd).is_dir():
         raise AsyncflowError(f"cwd {cwd!r} is not a directory: create it or fix the path")
     process = await anyio.open_process(
@@ -140,11 +160,7 @@ async def run_bash(
         with anyio.CancelScope(shield=True):
             await terminate_group(process, grace)
         raise
-    if code == 0:
-        return last_line
-    if code in skip_on_exit_code:
-        raise AsyncflowSkipException(f"bash command exited with {code}: task skipped")
-    raise AsyncflowError(f"bash command failed: {describe_exit(code)}")
+    return code, last_line
 
 
 def _emit(ti: Any, line: str) -> None:
