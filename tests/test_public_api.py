@@ -26,10 +26,13 @@ EXPECTED = [
     "Engine",
     "EventsMissed",
     "FakeClock",
+    "Label",
+    "NotSupportedError",
     "Param",
     "ParamValidationError",
     "Pool",
     "SystemClock",
+    "TaskGroup",
     "TaskInstance",
     "TaskNotFound",
     "TaskState",
@@ -42,6 +45,7 @@ EXPECTED = [
     "cross_downstream",
     "dag",
     "task",
+    "task_group",
 ]
 
 OPERATORS = [

@@ -194,6 +194,9 @@ class _AirflowModule(ModuleType):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name == "_targets":
             raise AttributeError(name)
+        submodule = f"{self.__name__}.{name}"
+        if submodule in MODULES or submodule in _PACKAGES:
+            return importlib.import_module(submodule)  # `from airflow.utils import timezone`
         target = self._targets.get(name)
         if target is None:
             raise unsupported.name_in(self.__name__, name, list(self._targets))
