@@ -94,10 +94,9 @@ def test_an_empty_group_bridges_its_upstream_to_its_downstream() -> None:
 def test_a_taken_group_id_is_an_error_naming_it() -> None:
     with DAG("dup", schedule=None), TaskGroup("g"):
         pass
-    with pytest.raises(DagDefinitionError, match="'g' is already used"):
-        with DAG("dup2", schedule=None):
-            TaskGroup("g")
-            TaskGroup("g")
+    with pytest.raises(DagDefinitionError, match="'g' is already used"), DAG("dup2", schedule=None):
+        TaskGroup("g")
+        TaskGroup("g")
 
 
 def test_a_group_outside_a_dag_says_so() -> None:
