@@ -49,9 +49,13 @@ EXPECTED = [
 ]
 
 OPERATORS = [
+    "BaseBranchOperator",
     "BashOperator",
+    "BranchDateTimeOperator",
+    "BranchDayOfWeekOperator",
     "BranchPythonOperator",
     "EmptyOperator",
+    "LatestOnlyOperator",
     "PythonOperator",
     "ShortCircuitOperator",
 ]
