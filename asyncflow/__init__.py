@@ -15,14 +15,17 @@ from asyncflow.exceptions import (
     DagNotFound,
     DagRunAlreadyExists,
     DagRunNotFound,
+    NotSupportedError,
     ParamValidationError,
     TaskNotFound,
 )
 from asyncflow.models.baseoperator import BaseOperator, chain, cross_downstream
 from asyncflow.models.dag import DAG
+from asyncflow.models.edges import Label
 from asyncflow.models.param import Param
 from asyncflow.models.pool import Pool
 from asyncflow.models.taskflow import dag, task
+from asyncflow.models.taskgroup import TaskGroup, task_group
 from asyncflow.models.trigger_rule import TriggerRule, WeightRule
 from asyncflow.models.xcom_arg import XComArg
 from asyncflow.records import DagRun, DagRunType, TaskInstance
@@ -74,10 +77,13 @@ __all__ = [
     "Engine",
     "EventsMissed",
     "FakeClock",
+    "Label",
+    "NotSupportedError",
     "Param",
     "ParamValidationError",
     "Pool",
     "SystemClock",
+    "TaskGroup",
     "TaskInstance",
     "TaskNotFound",
     "TaskState",
@@ -90,4 +96,5 @@ __all__ = [
     "cross_downstream",
     "dag",
     "task",
+    "task_group",
 ]

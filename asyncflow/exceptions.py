@@ -22,6 +22,9 @@ builds its message from the ids involved (DAG, file, task, value) plus what to d
     ├── InvalidStateTransition (RuntimeError)  a transition missing from the state table
     ├── ConfigError (ValueError)               a setting in file, environment or flag is bad
     ├── DagFileError (ImportError)             a DAG file failed to import
+    ├── NotSupportedError                      an Airflow feature asyncflow does not have
+    │   ├── UnsupportedImportError (ImportError)      ... imported from an Airflow module
+    │   └── UnsupportedAttributeError (AttributeError) ... reached as an attribute (@task.docker)
     ├── EngineLockedError (RuntimeError)       another daemon holds the database
     ├── StoreError (OSError)                   the database could not be written (disk full...)
     ├── XComTooLarge (ValueError)              a return value / XCom above max_xcom_bytes
@@ -171,6 +174,23 @@ class DagFileError(AsyncflowError, ImportError):
         self.fileloc = fileloc
         self.stacktrace = stacktrace
         super().__init__(f"{fileloc}: {message}")
+
+
+class NotSupportedError(AsyncflowError):
+    """An Airflow feature asyncflow does not have; the message names it and what to use."""
+
+    def __init__(self, feature: str, advice: str) -> None:
+        self.feature = feature
+        self.advice = advice
+        super().__init__(f"{feature} is not supported by asyncflow: {advice}")
+
+
+class UnsupportedImportError(NotSupportedError, ImportError):
+    """An Airflow module or name imported by a DAG file that asyncflow does not provide."""
+
+
+class UnsupportedAttributeError(NotSupportedError, AttributeError):
+    """An Airflow attribute (`@task.docker`, `.expand`) that asyncflow does not provide."""
 
 
 class EngineLockedError(AsyncflowError, RuntimeError):

@@ -26,10 +26,13 @@ EXPECTED = [
     "Engine",
     "EventsMissed",
     "FakeClock",
+    "Label",
+    "NotSupportedError",
     "Param",
     "ParamValidationError",
     "Pool",
     "SystemClock",
+    "TaskGroup",
     "TaskInstance",
     "TaskNotFound",
     "TaskState",
@@ -42,12 +45,17 @@ EXPECTED = [
     "cross_downstream",
     "dag",
     "task",
+    "task_group",
 ]
 
 OPERATORS = [
+    "BaseBranchOperator",
     "BashOperator",
+    "BranchDateTimeOperator",
+    "BranchDayOfWeekOperator",
     "BranchPythonOperator",
     "EmptyOperator",
+    "LatestOnlyOperator",
     "PythonOperator",
     "ShortCircuitOperator",
 ]

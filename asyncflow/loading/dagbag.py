@@ -10,8 +10,9 @@ in its glob syntax (a gitignore subset):
 - ``*``, ``?`` and ``[abc]`` stay within one path segment, ``**`` matches any number of segments;
 - a trailing ``/`` matches folders only. ``!`` negation is not supported.
 
-In `safe_mode` (the default), a file is imported only when its text contains both ``asyncflow``
-and ``dag`` (any case), Airflow's heuristic to skip helper modules; other files are skipped
+In `safe_mode` (the default), a file is imported only when its text contains ``asyncflow`` (or
+``airflow``: Airflow's import paths work while a file loads, see `asyncflow.compat.airflow`) and
+``dag`` (any case), Airflow's heuristic to skip helper modules; other files are skipped
 silently.
 
 Each file is imported under its own module name, with its folder (and the DAG folder) on
@@ -42,6 +43,7 @@ from types import ModuleType, TracebackType
 import anyio.to_thread
 import structlog
 
+from asyncflow.compat.airflow import activate as airflow_imports
 from asyncflow.exceptions import DagDefinitionError, DagFileError, DagNotFound
 from asyncflow.models.dag import DAG, collect_dags
 
@@ -291,7 +293,7 @@ class DagBag:
                 text = path.read_bytes().lower()
             except OSError as exc:
                 return _FileState(stat, error=DagFileError(fileloc, f"cannot read the file: {exc}"))
-            if b"asyncflow" not in text or b"dag" not in text:
+            if (b"asyncflow" not in text and b"airflow" not in text) or b"dag" not in text:
                 return _FileState(stat)
         outcome: list[tuple[ModuleType, tuple[DAG, ...]] | DagFileError] = []
         thread = threading.Thread(
@@ -336,7 +338,7 @@ class DagBag:
         sys.modules[name] = module
         sys.path[:0] = search
         try:
-            with collect_dags() as collected:
+            with collect_dags() as collected, airflow_imports():
                 spec.loader.exec_module(module)
         finally:
             for entry in search:

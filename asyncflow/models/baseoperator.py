@@ -19,8 +19,11 @@ from asyncflow.exceptions import (
     DagDefinitionError,
     InvalidTriggerRuleError,
 )
+from asyncflow.models import unsupported
 from asyncflow.models.dag import DAG, current_dag
+from asyncflow.models.docs import read_doc_md, warn_unsent_email
 from asyncflow.models.param import Param, as_params
+from asyncflow.models.taskgroup import TaskGroup, current_group
 from asyncflow.models.trigger_rule import TriggerRule, WeightRule
 
 if TYPE_CHECKING:
@@ -65,8 +68,10 @@ def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
                 f"{type(self).__name__} takes keyword arguments only, got positional {args!r}",
                 task_id=kwargs.get("task_id"),
             )
-        dag = kwargs.get("dag") or current_dag()
+        group = kwargs.get("task_group") or current_group(kwargs.get("dag") or current_dag())
+        dag = kwargs.get("dag") or (group.dag if group is not None else current_dag())
         defaults = dict(dag.default_args) if dag is not None else {}
+        defaults.update(group.default_args if group is not None else {})
         defaults.update(kwargs.pop("default_args", None) or {})
         accepted = type(self)._accepted_args
         for key, value in defaults.items():
@@ -125,10 +130,14 @@ class BaseOperator:
         doc_md: str | None = None,
         queue: str | None = None,
         email: str | Iterable[str] | None = None,
-        email_on_failure: bool = False,
-        email_on_retry: bool = False,
+        email_on_failure: bool = True,
+        email_on_retry: bool = True,
+        task_group: TaskGroup | None = None,
+        task_display_name: str | None = None,
         **kwargs: Any,
     ) -> None:
+        group = task_group or current_group(dag or current_dag())
+        dag = dag or (group.dag if group is not None else None)
         owner_dag = dag or current_dag() or _NoDag
         where = {"dag_id": owner_dag.dag_id, "fileloc": owner_dag.fileloc, "task_id": task_id}
         if kwargs:
@@ -139,7 +148,11 @@ class BaseOperator:
             )
         if not isinstance(task_id, str) or not task_id:
             raise DagDefinitionError(f"task_id must be a non-empty string, got {task_id!r}")
+        if group is not None:
+            task_id = group.child_id(task_id)
         self.task_id = task_id
+        self.task_group = group
+        self.task_display_name = task_display_name or task_id
         self.owner = owner
         self.retries = int(retries)
         self.retry_delay = _delta(retry_delay)
@@ -179,17 +192,27 @@ class BaseOperator:
         self.on_failure_callback = _callbacks(on_failure_callback)
         self.on_retry_callback = _callbacks(on_retry_callback)
         self.on_execute_callback = _callbacks(on_execute_callback)
-        self.doc_md = doc_md
+        self.doc_md = read_doc_md(doc_md, owner_dag.fileloc)
         self.queue = queue
         self.email = email
         self.email_on_failure = email_on_failure
         self.email_on_retry = email_on_retry
+        warn_unsent_email(
+            email,
+            email_on_failure=email_on_failure,
+            email_on_retry=email_on_retry,
+            dag_id=owner_dag.dag_id,
+            fileloc=owner_dag.fileloc,
+            task_id=task_id,
+        )
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self._dag: DAG | None = None
         dag = dag or current_dag()
         if dag is not None:
             self.dag = dag
+        if group is not None:
+            group.add(self)
 
     # -- identity -----------------------------------------------------------------------
     @property
@@ -226,11 +249,24 @@ class BaseOperator:
 
         return XComArg(self)
 
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """Airflow's dynamic task mapping (`.partial(...).expand(...)`): not supported."""
+        raise unsupported.mapping(f"{cls.__name__}.partial().expand()")
+
     # -- dependencies -------------------------------------------------------------------
     def _relate(self, other: Any, *, upstream: bool) -> None:
+        from asyncflow.models.edges import EdgeModifier
         from asyncflow.models.xcom_arg import XComArg
 
         items = other if isinstance(other, list | tuple | set) else [other]
+        if any(isinstance(item, TaskGroup | EdgeModifier) for item in items):
+            for item in items:
+                if isinstance(item, TaskGroup | EdgeModifier):
+                    item._relate_task(self, upstream=not upstream)
+                else:
+                    self._relate(item, upstream=upstream)
+            return
         for item in items:
             task = item.operator if isinstance(item, XComArg) else item
             if not isinstance(task, BaseOperator):

@@ -17,11 +17,13 @@ from asyncflow.exceptions import (
     DuplicateTaskIdError,
     InvalidScheduleError,
 )
+from asyncflow.models.docs import check_owner_links, read_doc_md
 from asyncflow.models.param import Param, as_params
 from asyncflow.timetables import Timetable, create_timetable
 
 if TYPE_CHECKING:
     from asyncflow.models.baseoperator import BaseOperator
+    from asyncflow.models.taskgroup import TaskGroup
     from asyncflow.records import DagRun
 
 DagCallback = Callable[[dict[str, Any]], Any]
@@ -126,6 +128,8 @@ class DAG:
         allow_seconds_in_cron: bool | None = None,
         max_xcom_bytes: int | None = None,
         fileloc: str | None = None,
+        dag_display_name: str | None = None,
+        owner_links: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(dag_id, str) or not dag_id:
             raise DagDefinitionError(f"dag_id must be a non-empty string, got {dag_id!r}")
@@ -195,7 +199,9 @@ class DAG:
         self.on_failure_callback = on_failure_callback
         self.tags = list(tags or [])
         self.is_paused_upon_creation = is_paused_upon_creation
-        self.doc_md = doc_md
+        self.doc_md = read_doc_md(doc_md, self.fileloc)
+        self.dag_display_name = dag_display_name or dag_id
+        self.owner_links = check_owner_links(owner_links, dag_id=dag_id, fileloc=self.fileloc)
         if isinstance(template_searchpath, str):
             template_searchpath = [template_searchpath]
         self.template_searchpath = list(template_searchpath or [])
@@ -253,6 +259,13 @@ class DAG:
 
     def has_task(self, task_id: str) -> bool:
         return task_id in self.task_dict
+
+    @property
+    def task_group(self) -> TaskGroup:
+        """The DAG's root task group (its top-level groups are its children)."""
+        from asyncflow.models.taskgroup import root_group
+
+        return root_group(self)
 
     @property
     def roots(self) -> list[BaseOperator]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from datetime import date, datetime, time
 from typing import Any
 
 from asyncflow.exceptions import ParamValidationError
@@ -27,9 +29,15 @@ NOTSET: Any = _NoValue()
 
 
 class Param:
-    """A param with an optional default, a JSON type (or list of types) and allowed values."""
+    """A param with an optional default, a JSON type (or list of types) and allowed values.
 
-    __slots__ = ("default", "description", "enum", "maximum", "minimum", "type")
+    Further JSON-schema keywords, as Airflow takes them: the ones a form shows (`title`,
+    `section`, `values_display`, `description_md`, `examples`...) are kept in `schema`; the string
+    checks `minLength`, `maxLength`, `pattern` and `format` (date, date-time, time) are enforced;
+    any other keyword is refused by name rather than silently not checked.
+    """
+
+    __slots__ = ("default", "description", "enum", "maximum", "minimum", "schema", "type")
 
     def __init__(
         self,
@@ -40,11 +48,22 @@ class Param:
         enum: list[Any] | None = None,
         minimum: float | None = None,
         maximum: float | None = None,
+        **schema: Any,
     ) -> None:
         types = [type] if isinstance(type, str) else (type or [])
         for name in types:
             if name not in _JSON_TYPES:
                 raise ValueError(f"Param type {name!r} is not one of {sorted(_JSON_TYPES)}")
+        unknown = sorted(set(schema) - _DISPLAY_KEYWORDS - _CHECKED_KEYWORDS)
+        if unknown:
+            raise ValueError(
+                f"Param keywords {unknown} are not supported by asyncflow (it checks type, enum, "
+                f"minimum, maximum, {', '.join(sorted(_CHECKED_KEYWORDS))} and accepts the "
+                f"display keywords {sorted(_DISPLAY_KEYWORDS)}): check the value in the task"
+            )
+        if schema.get("format") not in (None, *_FORMATS):
+            raise ValueError(f"Param format {schema['format']!r} is not one of {sorted(_FORMATS)}")
+        self.schema: dict[str, Any] = schema
         self.default = default
         self.description = description
         self.type = types
@@ -68,7 +87,49 @@ class Param:
             raise ParamValidationError(f"param {name!r} = {value!r} is below {self.minimum}")
         if self.maximum is not None and value > self.maximum:
             raise ParamValidationError(f"param {name!r} = {value!r} is above {self.maximum}")
+        if self.schema and isinstance(value, str):
+            _check_string(name, value, self.schema)
         return value
+
+
+#: JSON-schema keywords that only change how a form shows the param
+_DISPLAY_KEYWORDS = frozenset(
+    {"title", "section", "values_display", "description_md", "examples", "custom_html_form",
+     "const_display", "default_display"}
+)  # fmt: skip
+_CHECKED_KEYWORDS = frozenset({"minLength", "maxLength", "pattern", "format"})
+
+
+def _parses(parse: Any, text: str) -> bool:
+    try:
+        parse(text)
+    except ValueError:
+        return False
+    return True
+
+
+_FORMATS = {
+    "date": lambda text: _parses(date.fromisoformat, text) and len(text) == 10,
+    "date-time": lambda text: (
+        "T" in text.upper()
+        and _parses(lambda t: datetime.fromisoformat(t.replace("Z", "+00:00")), text)
+    ),
+    "time": lambda text: _parses(time.fromisoformat, text.replace("Z", "+00:00")),
+}
+
+
+def _check_string(name: str, value: str, schema: dict[str, Any]) -> None:
+    low, high = schema.get("minLength"), schema.get("maxLength")
+    if low is not None and len(value) < low:
+        raise ParamValidationError(f"param {name!r} = {value!r} is shorter than {low} characters")
+    if high is not None and len(value) > high:
+        raise ParamValidationError(f"param {name!r} = {value!r} is longer than {high} characters")
+    pattern = schema.get("pattern")
+    if pattern is not None and not re.search(pattern, value):
+        raise ParamValidationError(f"param {name!r} = {value!r} does not match {pattern!r}")
+    form = schema.get("format")
+    if form is not None and not _FORMATS[form](value):
+        raise ParamValidationError(f"param {name!r} = {value!r} is not a valid {form}")
 
 
 def _is_type(value: Any, name: str) -> bool:

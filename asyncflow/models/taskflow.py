@@ -17,9 +17,12 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, overload
 
+from asyncflow.exceptions import AsyncflowSkipException, DagDefinitionError
+from asyncflow.models import unsupported
 from asyncflow.models.baseoperator import BaseOperator, Context
 from asyncflow.models.dag import DAG, current_dag
 from asyncflow.models.param import Param
+from asyncflow.models.taskgroup import TaskGroup, current_group
 from asyncflow.models.xcom_arg import DagParam, XComArg, iter_references
 from asyncflow.operators.bash import child_environment, exit_codes, run_bash
 from asyncflow.operators.python import (
@@ -28,6 +31,7 @@ from asyncflow.operators.python import (
     ShortCircuitOperator,
     call_callable,
 )
+from asyncflow.sensors.python import PythonSensor
 
 F = TypeVar("F", bound=Callable[..., Any])
 OpT = TypeVar("OpT", bound=BaseOperator)
@@ -35,25 +39,40 @@ OpT = TypeVar("OpT", bound=BaseOperator)
 _SUFFIX = re.compile(r"^(.*)__(\d+)$")
 
 
-def unique_task_id(task_id: str, dag: DAG | None) -> str:
-    """`io`, then `io__1`, `io__2`...: calling one @task twice in a DAG gives distinct ids."""
-    if dag is None or task_id not in dag.task_dict:
+def unique_task_id(task_id: str, dag: DAG | None, group: TaskGroup | None = None) -> str:
+    """`io`, then `io__1`, `io__2`...: calling one @task twice in a DAG (or in one task group,
+    where the ids carry the group's prefix) gives distinct ids."""
+    full = group.child_id(task_id) if group is not None else task_id
+    if dag is None or full not in dag.task_dict:
         return task_id
-    base = task_id
+    base = full
     used = [0]
     for existing in dag.task_dict:
         match = _SUFFIX.match(existing)
         if match and match.group(1) == base:
             used.append(int(match.group(2)))
-    return f"{base}__{max(used) + 1}"
+    return f"{task_id}__{max(used) + 1}"
+
+
+#: (condition, run when it is true (run_if) or skip when it is true (skip_if), message)
+Condition = tuple[Callable[[Context], Any], bool, str | None]
 
 
 class _TaskFlowMixin:
-    """Wires XComArgs found in the call's arguments as upstream tasks."""
+    """Wires XComArgs found in the call's arguments as upstream tasks; checks the conditions of
+    `@task.run_if` / `@task.skip_if` before the work starts."""
+
+    _conditions: tuple[Condition, ...] = ()
 
     def _wire(self: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         for ref in iter_references([list(args), dict(kwargs)]):
             self.set_upstream(ref.operator)
+
+    async def execute(self, context: Context) -> Any:
+        for condition, run_when, message in self._conditions:
+            if bool(condition(context)) is not run_when:
+                raise AsyncflowSkipException(message or "the task's run_if/skip_if condition")
+        return await super().execute(context)  # type: ignore[misc]
 
 
 class DecoratedPythonOperator(_TaskFlowMixin, PythonOperator):
@@ -67,6 +86,10 @@ class DecoratedPythonOperator(_TaskFlowMixin, PythonOperator):
 
 class DecoratedBranchOperator(_TaskFlowMixin, BranchPythonOperator):
     pass
+
+
+class DecoratedSensorOperator(_TaskFlowMixin, PythonSensor):
+    """`@task.sensor`: the function is the poke; it returns a bool or a PokeReturnValue."""
 
 
 class DecoratedShortCircuitOperator(_TaskFlowMixin, ShortCircuitOperator):
@@ -128,19 +151,25 @@ class TaskDecorator(Generic[F]):
     """What `@task` returns: call it inside a DAG to add a task; `.override()` for variants."""
 
     def __init__(
-        self, function: F, operator_class: type[PythonOperator], kwargs: Mapping[str, Any]
+        self,
+        function: F,
+        operator_class: type[BaseOperator],
+        kwargs: Mapping[str, Any],
+        conditions: tuple[Condition, ...] = (),
     ) -> None:
         self.function = function
         self.operator_class = operator_class
         self.kwargs = dict(kwargs)
+        self.conditions = conditions
         if "multiple_outputs" not in self.kwargs and operator_class is DecoratedPythonOperator:
             self.kwargs["multiple_outputs"] = infer_multiple_outputs(function)
         functools.update_wrapper(self, function)
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
         options = dict(self.kwargs)
-        dag = options.get("dag") or current_dag()
-        task_id = unique_task_id(options.pop("task_id", self.function.__name__), dag)
+        group = options.get("task_group") or current_group(options.get("dag") or current_dag())
+        dag = options.get("dag") or (group.dag if group is not None else current_dag())
+        task_id = unique_task_id(options.pop("task_id", self.function.__name__), dag, group)
         op = self.operator_class(
             task_id=task_id,
             python_callable=self.function,
@@ -150,13 +179,41 @@ class TaskDecorator(Generic[F]):
         )
         assert isinstance(op, _TaskFlowMixin)
         op._wire(args, kwargs)
+        op._conditions = self.conditions
         return XComArg(op)
 
     def override(self, **kwargs: Any) -> TaskDecorator[F]:
-        return TaskDecorator(self.function, self.operator_class, {**self.kwargs, **kwargs})
+        return TaskDecorator(
+            self.function, self.operator_class, {**self.kwargs, **kwargs}, self.conditions
+        )
+
+    def with_condition(self, condition: Condition) -> TaskDecorator[F]:
+        """This decorator with one more `run_if`/`skip_if` condition (checked in order)."""
+        return TaskDecorator(
+            self.function, self.operator_class, self.kwargs, (condition, *self.conditions)
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("expand", "expand_kwargs", "partial"):
+            raise unsupported.mapping(f"@task {self.function.__name__!r}.{name}()")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
-def _make(operator_class: type[PythonOperator]) -> Any:
+def _condition(
+    condition: Callable[[Context], Any], run_when: bool, skip_message: str | None
+) -> Callable[[TaskDecorator[F]], TaskDecorator[F]]:
+    def decorate(decorated: TaskDecorator[F]) -> TaskDecorator[F]:
+        if not isinstance(decorated, TaskDecorator):
+            word = "run_if" if run_when else "skip_if"
+            raise DagDefinitionError(
+                f"@task.{word} must be placed above a @task decorator, got {decorated!r}"
+            )
+        return decorated.with_condition((condition, run_when, skip_message))
+
+    return decorate
+
+
+def _make(operator_class: type[BaseOperator]) -> Any:
     @overload
     def decorator(python_callable: F) -> TaskDecorator[F]: ...
     @overload
@@ -171,16 +228,37 @@ def _make(operator_class: type[PythonOperator]) -> Any:
 
 class _TaskNamespace:
     """`@task`, `@task(...)`, `@task.python`, `@task.branch`, `@task.short_circuit`,
-    `@task.bash`."""
+    `@task.bash`, `@task.sensor`; `@task.run_if(condition)` / `@task.skip_if(condition)` above
+    one of them."""
 
     def __init__(self) -> None:
         self.python = _make(DecoratedPythonOperator)
         self.branch = _make(DecoratedBranchOperator)
         self.short_circuit = _make(DecoratedShortCircuitOperator)
         self.bash = _make(DecoratedBashOperator)
+        self.sensor = _make(DecoratedSensorOperator)
 
     def __call__(self, python_callable: Any = None, **kwargs: Any) -> Any:
         return self.python(python_callable, **kwargs)
+
+    @staticmethod
+    def run_if(
+        condition: Callable[[Context], Any], skip_message: str | None = None
+    ) -> Callable[[TaskDecorator[F]], TaskDecorator[F]]:
+        """Run the task only when `condition(context)` is true; else it ends `skipped`."""
+        return _condition(condition, True, skip_message)
+
+    @staticmethod
+    def skip_if(
+        condition: Callable[[Context], Any], skip_message: str | None = None
+    ) -> Callable[[TaskDecorator[F]], TaskDecorator[F]]:
+        """Skip the task when `condition(context)` is true."""
+        return _condition(condition, False, skip_message)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise unsupported.task_decorator(name)
 
 
 task = _TaskNamespace()

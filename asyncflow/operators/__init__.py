@@ -1,13 +1,21 @@
 """The built-in operators."""
 
 from asyncflow.operators.bash import BashOperator
+from asyncflow.operators.branch import BaseBranchOperator
+from asyncflow.operators.datetime import BranchDateTimeOperator
 from asyncflow.operators.empty import EmptyOperator
+from asyncflow.operators.latest_only import LatestOnlyOperator
 from asyncflow.operators.python import BranchPythonOperator, PythonOperator, ShortCircuitOperator
+from asyncflow.operators.weekday import BranchDayOfWeekOperator
 
 __all__ = [
+    "BaseBranchOperator",
     "BashOperator",
+    "BranchDateTimeOperator",
+    "BranchDayOfWeekOperator",
     "BranchPythonOperator",
     "EmptyOperator",
+    "LatestOnlyOperator",
     "PythonOperator",
     "ShortCircuitOperator",
 ]

@@ -139,6 +139,31 @@ async def run_bash(
     grace: float,
     ti: Any = None,
 ) -> str | None:
+    code, last = await run_command(command, env=env, cwd=cwd, encoding=encoding,
+                                   grace=grace, ti=ti)  # fmt: skip
+    if code == 0:
+        if last is None:
+            return None
+        limit = getattr(ti, "max_xcom_bytes", DEFAULT_MAX_XCOM_BYTES)
+        if last.size > limit:  # the XCom would be its JSON text: at least this many bytes
+            raise XComTooLarge(getattr(ti, "task_id", "?"), "return_value", last.size, limit)
+        return last.text(encoding)
+    if code in skip_on_exit_code:
+        raise AsyncflowSkipException(f"bash command exited with {code}: task skipped")
+    raise AsyncflowError(f"bash command failed: {describe_exit(code)}")
+
+
+async def run_command(
+    command: str,
+    *,
+    env: Mapping[str, str],
+    cwd: str | None,
+    encoding: str,
+    grace: float,
+    ti: Any = None,
+) -> tuple[int, Line | None]:
+    """Run `command` with bash in its own process group, each output line into the attempt's
+    log; (exit code, last output line). Cancelled: the whole group is terminated."""
     if cwd is not None and not await anyio.Path(cwd).is_dir():
         raise AsyncflowError(f"cwd {cwd!r} is not a directory: create it or fix the path")
     process = await anyio.open_process(
@@ -168,15 +193,7 @@ async def run_bash(
         with anyio.CancelScope(shield=True):
             await terminate_group(process, grace)
         raise
-    if code == 0:
-        if last is None:
-            return None
-        if last.size > limit:  # the XCom would be its JSON text: at least this many bytes
-            raise XComTooLarge(getattr(ti, "task_id", "?"), "return_value", last.size, limit)
-        return last.text(encoding)
-    if code in skip_on_exit_code:
-        raise AsyncflowSkipException(f"bash command exited with {code}: task skipped")
-    raise AsyncflowError(f"bash command failed: {describe_exit(code)}")
+    return code, last
 
 
 #: a log line keeps at least this much of a longer line (the rest is counted, not kept)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from asyncflow.exceptions import AsyncflowError, DagDefinitionError
+from asyncflow.exceptions import DagDefinitionError
 from asyncflow.models.baseoperator import BaseOperator, Context
 from asyncflow.models.xcom_arg import has_references, resolve_references
+from asyncflow.operators.branch import follow_branches
 from asyncflow.threads import run_sync
 
 
@@ -116,27 +117,8 @@ class BranchPythonOperator(PythonOperator):
 
     async def execute(self, context: Context) -> Any:
         chosen = await super().execute(context)
-        follow = _as_task_ids(chosen)
-        dag = self.dag
-        assert dag is not None
-        unknown = [t for t in follow if t not in dag.task_dict]
-        if unknown:
-            raise AsyncflowError(
-                f"branch task {self.task_id!r} returned {unknown}, which are not tasks of DAG "
-                f"{dag.dag_id!r}: return task_ids of its downstream tasks"
-            )
-        context["ti"].skip(self.downstream_task_ids - set(follow))
+        follow_branches(self, chosen, context)
         return chosen
-
-
-def _as_task_ids(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Iterable):
-        return [str(v) for v in value]
-    raise AsyncflowError(f"a branch callable must return task_id(s), got {value!r}")
 
 
 class ShortCircuitOperator(PythonOperator):

@@ -1,4 +1,5 @@
-"""`PythonSensor`: a callable (sync or async) decides when the condition holds."""
+"""`PythonSensor`: a callable (sync or async) decides when the condition holds. Its arguments may
+be XComArgs (`@task.sensor` passes them), resolved at each poke."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from asyncflow.models.baseoperator import Context
+from asyncflow.models.xcom_arg import resolve_references
 from asyncflow.operators.python import call_callable
 from asyncflow.sensors.base import BaseSensorOperator, PokeReturnValue
 
@@ -31,5 +33,7 @@ class PythonSensor(BaseSensorOperator):
     async def poke(self, context: Context) -> Any:
         if self.templates_dict is not None:
             context["templates_dict"] = self.templates_dict
-        result = await call_callable(self.python_callable, self.op_args, self.op_kwargs, context)
+        args = resolve_references(self.op_args, context)
+        kwargs = resolve_references(self.op_kwargs, context)
+        result = await call_callable(self.python_callable, args, kwargs, context)
         return result if isinstance(result, PokeReturnValue) else bool(result)

@@ -1,12 +1,14 @@
 """Sensors that wait for a moment: `TimeDeltaSensor` (a delta after the run's data interval
-end) and `DateTimeSensor` (a fixed or templated time). Both read the engine's clock through the
-attempt's start time, so a test moves them with a FakeClock in reschedule mode."""
+end), `DateTimeSensor` (a fixed or templated time) and `TimeSensor` (a time of day).
+They read the engine's clock through the attempt's start time, so a test moves them with a
+FakeClock in reschedule mode."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from asyncflow.exceptions import DagDefinitionError
 from asyncflow.models.baseoperator import Context
 from asyncflow.sensors.base import BaseSensorOperator
 
@@ -40,3 +42,27 @@ class DateTimeSensor(BaseSensorOperator):
         if target.tzinfo is None:
             target = target.replace(tzinfo=UTC)
         return _now(context) >= target
+
+
+class TimeSensor(BaseSensorOperator):
+    """Waits until the time of day (in the DAG's timezone, on the engine's clock) is past
+    `target_time`. Evaluated at each poke, on the day of the poke: a daemon that runs for weeks
+    does not keep the day it parsed the DAG file on."""
+
+    def __init__(self, *, target_time: time, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(target_time, time):
+            raise DagDefinitionError(
+                f"TimeSensor target_time must be a datetime.time, got {target_time!r}",
+                dag_id=self.dag_id,
+                task_id=self.task_id,
+            )
+        self.target_time = target_time
+
+    def poke(self, context: Context) -> bool:
+        zone = self.dag.timezone if self.dag is not None else UTC
+        now = _now(context).astimezone(zone)
+        target = self.target_time
+        if target.tzinfo is not None:
+            return now.timetz() > target
+        return now.time() > target
