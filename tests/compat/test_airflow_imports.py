@@ -12,7 +12,7 @@ import pytest
 from asyncflow import DAG
 from asyncflow.compat.airflow import activate
 from asyncflow.exceptions import UnsupportedAttributeError, UnsupportedImportError
-from asyncflow.service.dagbag import DagBag
+from asyncflow.loading.dagbag import DagBag
 from tests.engine.support import run_dag
 
 # Written for this test in the style of Airflow's tutorials (Airflow 2 and 3 import paths).
