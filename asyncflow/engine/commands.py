@@ -24,7 +24,6 @@ import anyio
 from asyncflow.engine.dagruns import manual_run
 from asyncflow.exceptions import DagRunAlreadyExists, DagRunNotFound
 from asyncflow.models.dag import DAG
-from asyncflow.models.dagrun import validate_run_id
 from asyncflow.records import DagRun, TaskInstance
 from asyncflow.states import FAILED_STATES, RUN_FINISHED, DagRunState, TaskState
 from asyncflow.store.base import (
@@ -73,8 +72,6 @@ async def queue_manual_run(
     run_id: str | None = None,
 ) -> DagRun:
     """Queue a manual run of `dag` for an engine to adopt; returns its record."""
-    if run_id is not None:
-        validate_run_id(dag.dag_id, run_id)
     record = manual_run(dag, now=now, conf=conf, logical_date=logical_date, run_id=run_id)
     await check_new_run(store, record)
     result = await store.write(WriteBatch(new_runs=[NewRun(run_row(record), [])]))

@@ -15,6 +15,7 @@ from typing import Any
 from asyncflow.engine.live import LiveDag
 from asyncflow.engine.mirror import Mirror
 from asyncflow.models.dag import DAG, utc
+from asyncflow.models.dagrun import validate_run_id
 from asyncflow.models.param import resolve_params
 from asyncflow.records import DagRun, DagRunType
 from asyncflow.states import DagRunState
@@ -56,7 +57,10 @@ def manual_run(
     logical_date: datetime | None,
     run_id: str | None,
 ) -> DagRun:
-    """The record of a manual trigger; a param without a value fails here, before any run."""
+    """The record of a manual trigger; a bad run_id or a param without a value fails here,
+    before any run."""
+    if run_id is not None:
+        validate_run_id(dag.dag_id, run_id)
     resolve_params(dag.params, conf, dag_id=dag.dag_id)
     logical = utc(logical_date) if logical_date is not None else now
     interval = dag.timetable.infer_manual_data_interval(run_after=logical)

@@ -21,7 +21,7 @@ import structlog
 from anyio import CapacityLimiter
 
 from asyncflow.clock import Clock, SystemClock
-from asyncflow.engine import operations
+from asyncflow.engine import commands, external, operations
 from asyncflow.engine.context import DEFAULT_MAX_XCOM_BYTES
 from asyncflow.engine.dagruns import Schedules, backfill_infos, manual_run, new_run
 from asyncflow.engine.dagsource import DagSource
@@ -32,7 +32,6 @@ from asyncflow.engine.recovery import restore_run
 from asyncflow.engine.scheduler import Scheduler
 from asyncflow.engine.tasklog import install_capture
 from asyncflow.exceptions import (
-    AsyncflowError,
     DagNotFound,
     DagRunAlreadyExists,
     DagRunNotFound,
@@ -205,7 +204,7 @@ class Engine:
         scheduler.wake()
         await self._sync()  # recovery and start-up changes are committed before we return
         if self._poll_interval is not None:
-            tg.start_soon(self._poll_external, self._poll_interval)
+            tg.start_soon(external.poll, self, self._poll_interval)
 
     def _add_dag(self, dag: DAG, paused: Mapping[str, bool], now: datetime) -> None:
         live_dag = LiveDag(dag, priority_weights(dag))
@@ -296,51 +295,9 @@ class Engine:
     async def _sync(self) -> None:
         await self._in_loop(lambda now: None)
 
-    async def _poll_external(self, interval: float) -> None:
-        """Pick up what another process (the CLI) wrote: triggered runs, pause flags."""
-        while True:
-            await anyio.sleep(interval)
-            try:
-                await self.sync_external()
-            except Exception as exc:  # keep polling; the next round may succeed
-                log.warning("could not read external changes", error=str(exc))
-
     async def sync_external(self) -> None:
-        scheduler = self._require()
-        now = self.clock.now()
-        mirror = scheduler.mirror
-        for record in await self.store.get_dag_runs(states=[DagRunState.QUEUED]):
-            if record.dag_id in mirror.dags and (record.dag_id, record.run_id) not in mirror.runs:
-                tis = await self.store.get_task_instances(record.dag_id, record.run_id)
-                xcoms = await self.store.get_run_xcoms(record.dag_id, record.run_id)
-
-                def adopt(now: datetime, record: DagRun = record, tis: Any = tis,
-                          xcoms: Any = xcoms) -> None:  # fmt: skip
-                    if (record.dag_id, record.run_id) not in mirror.runs:
-                        restore_run(mirror, record, tis, xcoms, now)
-
-                await self._in_loop(adopt)
-        for request_id, kind, payload in await self.store.pending_requests():
-            await self.store.finish_request(request_id, await self._carry_out(kind, payload))
-        paused = await self.store.get_paused()
-        changed = {d: p for d, p in paused.items() if d in mirror.dags
-                   and mirror.dags[d].paused != p}  # fmt: skip
-        if changed:
-            await self._in_loop(lambda now: self._apply_paused(changed, write=False))
-        del now
-
-    async def _carry_out(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """One request another process queued (`asyncflow tasks clear` on an active run)."""
-        try:
-            if kind == "clear":
-                cleared = await self.clear_task_instances(**payload)
-                return {"ok": True, "task_ids": cleared}
-            if kind == "mark":
-                marked = await self.set_task_instance_state(**payload)
-                return {"ok": True, "task_ids": marked}
-            return {"ok": False, "error": f"unknown request kind {kind!r}"}
-        except (AsyncflowError, TypeError, ValueError) as exc:
-            return {"ok": False, "error": str(exc)}
+        """Adopt what another process (the CLI) wrote: runs, requests, pause flags."""
+        await external.sync(self)
 
     def _apply_paused(self, flags: Mapping[str, bool], *, write: bool) -> None:
         mirror = self._require().mirror
@@ -428,10 +385,7 @@ class Engine:
             live_dag.dag, now=self.clock.now(), conf=conf, logical_date=logical_date,
             run_id=run_id,
         )  # fmt: skip
-        if await self.store.get_dag_run(dag_id, record.run_id) is not None:
-            raise DagRunAlreadyExists(dag_id, f"run_id {record.run_id!r}")
-        if await self.store.find_dag_run(dag_id, record.logical_date) is not None:
-            raise DagRunAlreadyExists(dag_id, f"logical_date {record.logical_date.isoformat()}")
+        await commands.check_new_run(self.store, record)
         scheduler = self._require()
 
         mirror = scheduler.mirror

@@ -15,7 +15,7 @@ import pytest
 from asyncflow import DAG, Engine, Param, task
 from asyncflow.clock import FakeClock
 from asyncflow.engine.dagruns import manual_run
-from asyncflow.exceptions import InvalidStateTransition
+from asyncflow.exceptions import InvalidRunIdError, InvalidStateTransition
 from asyncflow.operators import EmptyOperator, PythonOperator
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.store.base import NewRun, RunUpdate, TIRow, WriteBatch, iso, run_row
@@ -276,3 +276,14 @@ async def test_a_transition_the_table_forbids_is_refused() -> None:
 
 async def tis_of(engine: Engine, run_id: str) -> dict[str, str]:
     return {ti.task_id: ti.state.value for ti in await engine.get_task_instances("windows", run_id)}
+
+
+# -- run ids are checked where runs are made ------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["x" * 300, "a/b", "two words", "../up", ""])
+async def test_a_bad_run_id_is_refused_at_trigger_time(bad: str) -> None:
+    async with Engine(dags=[healthy_dag()], database=":memory:") as engine:
+        with pytest.raises(InvalidRunIdError, match="healthy"):
+            await engine.trigger_dag("healthy", run_id=bad)
+        assert await engine.get_dag_runs("healthy") == []
