@@ -16,7 +16,9 @@ builds its message from the ids involved (DAG, file, task, value) plus what to d
     │   ├── DagRunNotFound
     │   ├── TaskNotFound
     │   └── PoolNotFound
+    ├── DagAlreadyExists (ValueError)          add_dag with a dag_id already scheduled
     ├── DagRunAlreadyExists (ValueError)       run_id or logical_date taken
+    ├── RunWaitTimeout (TimeoutError)          wait_for_run gave up; names the run's state
     ├── InvalidRunIdError (ValueError)         a run_id with characters or a length not allowed
     ├── ParamValidationError (ValueError)      a required param has no value
     ├── InvalidStateTransition (RuntimeError)  a transition missing from the state table
@@ -132,6 +134,24 @@ class PoolNotFound(NotFoundError):
         self.pool = pool
         super().__init__(
             f"pool {pool!r} does not exist: declare it in the config or Engine(pools=)"
+        )
+
+
+class DagAlreadyExists(AsyncflowError, ValueError):
+    def __init__(self, dag_id: str) -> None:
+        self.dag_id = dag_id
+        super().__init__(
+            f"DAG {dag_id!r} is already scheduled: use replace_dag() to swap it for a new "
+            "version, or give the new DAG another dag_id"
+        )
+
+
+class RunWaitTimeout(AsyncflowError, TimeoutError):
+    def __init__(self, dag_id: str, run_id: str, state: str, timeout: float) -> None:
+        self.dag_id, self.run_id, self.state = dag_id, run_id, state
+        super().__init__(
+            f"run {run_id!r} of DAG {dag_id!r} had not finished after {timeout:g} s (it is "
+            f"{state}); it goes on running: wait again, or cancel it with cancel_run()"
         )
 
 

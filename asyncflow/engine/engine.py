@@ -21,10 +21,10 @@ import structlog
 from anyio import CapacityLimiter
 
 from asyncflow.clock import Clock, SystemClock
-from asyncflow.engine import commands, external, operations
+from asyncflow.engine import backfill, commands, external, operations
 from asyncflow.engine.context import DEFAULT_MAX_XCOM_BYTES
-from asyncflow.engine.dagruns import Schedules, backfill_infos, manual_run, new_run
-from asyncflow.engine.dagsource import DagSource
+from asyncflow.engine.dagruns import Schedules, manual_run
+from asyncflow.engine.dagsource import DagSource, check_dag
 from asyncflow.engine.events import EventBus, Subscription
 from asyncflow.engine.live import LiveDag, LiveRun
 from asyncflow.engine.planner import priority_weights
@@ -32,14 +32,16 @@ from asyncflow.engine.recovery import restore_run
 from asyncflow.engine.scheduler import Scheduler
 from asyncflow.engine.tasklog import install_capture
 from asyncflow.exceptions import (
+    DagAlreadyExists,
     DagNotFound,
     DagRunAlreadyExists,
     DagRunNotFound,
+    RunWaitTimeout,
 )
 from asyncflow.models.dag import DAG
 from asyncflow.models.pool import Pool
 from asyncflow.models.xcom_arg import RETURN_KEY
-from asyncflow.records import DagRun, DagRunType, TaskInstance
+from asyncflow.records import DagRun, TaskInstance
 from asyncflow.states import RUN_FINISHED, DagRunState, TaskState
 from asyncflow.store.base import PastStates, Store
 from asyncflow.store.sqlite import SQLiteStore
@@ -334,12 +336,24 @@ class Engine:
         if refresh is None:
             return None
         fresh, changes = refresh.fresh, refresh.changes
+        await self._install(fresh, removed=changes.removed)
+        if refresh.errors_changed:
+            await self.store.replace_import_errors(self.source.error_records(self.clock.now()))
+        for dag_id in changes.added:
+            log.info("DAG added", dag_id=dag_id)
+        for dag_id in changes.removed:
+            log.info("DAG removed: no new runs; its history stays", dag_id=dag_id)
+        return changes
+
+    async def _install(self, fresh: Mapping[str, DAG], *, removed: Iterable[str] = ()) -> None:
+        """Schedule `fresh` DAGs (new, or replacing a loaded one: runs in flight finish with the
+        DAG they started with) and stop scheduling `removed` ones (their history stays)."""
         latest = {d: await self.store.latest_automated_run(d) for d in fresh}
         paused = await self.store.get_paused()
-        assert self._schedules is not None
         schedules = self._schedules
-
-        mirror = scheduler.mirror
+        assert schedules is not None
+        mirror = self._require().mirror
+        gone = list(removed)
 
         def apply(now: datetime) -> None:
             for dag_id, dag in fresh.items():
@@ -348,19 +362,47 @@ class Engine:
                 else:
                     mirror.replace_dag(dag_id, dag, priority_weights(dag))
                 schedules.prime(dag_id, latest[dag_id], now)
-            for dag_id in changes.removed:
+            for dag_id in gone:
                 mirror.remove_dag(dag_id)
 
         await self._in_loop(apply)
         for dag_id in fresh:
             await self._in_loop(partial(self._reload_history, dag_id, await self._past_of(dag_id)))
-        if refresh.errors_changed:
-            await self.store.replace_import_errors(self.source.error_records(self.clock.now()))
-        for dag_id in changes.added:
-            log.info("DAG added", dag_id=dag_id)
-        for dag_id in changes.removed:
-            log.info("DAG removed: no new runs; its history stays", dag_id=dag_id)
-        return changes
+
+    async def add_dag(self, dag: DAG) -> None:
+        """Schedule a DAG defined in code while the engine runs. It is validated as at start;
+        a DAG whose dag_id is already scheduled is `DagAlreadyExists` (use `replace_dag`)."""
+        if dag.dag_id in self.dags:
+            raise DagAlreadyExists(dag.dag_id)
+        await self.replace_dag(dag)
+
+    async def replace_dag(self, dag: DAG) -> None:
+        """Schedule `dag`, replacing the loaded DAG of the same dag_id if any: new runs use it,
+        runs in flight finish with the DAG they started with."""
+        check_dag(dag, self._require().mirror.pools)
+        await self._install({dag.dag_id: dag})
+        log.info("DAG added", dag_id=dag.dag_id)
+
+    async def remove_dag(self, dag_id: str) -> None:
+        """Stop scheduling a DAG: no new runs, and its active runs are cancelled; its history
+        stays in the store."""
+        self._live_dag(dag_id)
+        for run in list(self._require().mirror.runs.values()):
+            if run.dag_id == dag_id and run.record.state not in RUN_FINISHED:
+                await self.cancel_run(dag_id, run.run_id)
+        await self._install({}, removed=[dag_id])
+
+    async def cancel_run(self, dag_id: str, run_id: str) -> DagRun:
+        """Stop a queued or running run: running attempts are stopped and failed, task
+        instances not yet finished are skipped, the run is failed (Airflow's "mark failed").
+        Returns the run as committed; a finished run is returned as it is."""
+        self._live_dag(dag_id)
+        mirror = self._require().mirror
+        live = mirror.runs.get((dag_id, run_id))
+        if live is None:
+            return await self.get_dag_run(dag_id, run_id)
+        await self._in_loop(lambda now: mirror.cancel_run(live, now))
+        return live.record
 
     async def ping(self) -> None:
         """One round trip through the scheduler's loop: returns once it has run a step and
@@ -411,30 +453,39 @@ class Engine:
         timeout: float | None = None,  # noqa: ASYNC109 - the documented embedding API
     ) -> DagRun:
         """Wait until the run has finished (success or failed) and return it.
-        Raises TimeoutError after `timeout` seconds."""
+        Raises `RunWaitTimeout` (a TimeoutError naming the DAG, run and its state) after
+        `timeout` seconds."""
+        try:
+            with anyio.fail_after(timeout):
+                return await self._wait_for_run(dag_id, run_id)
+        except TimeoutError:
+            record = await self.store.get_dag_run(dag_id, run_id)
+            state = record.state.value if record is not None else "unknown"
+            raise RunWaitTimeout(dag_id, run_id, state, timeout or 0.0) from None
+
+    async def _wait_for_run(self, dag_id: str, run_id: str) -> DagRun:
         scheduler = self._require()
         key = (dag_id, run_id)
-        with anyio.fail_after(timeout):
-            while True:
-                if scheduler.crashed is not None:
-                    raise RuntimeError("the scheduler has stopped") from scheduler.crashed
-                if self._closed:
-                    raise RuntimeError(
-                        f"the engine stopped before run {run_id!r} of DAG {dag_id!r} finished; "
-                        "it resumes when an engine opens this database again"
-                    )
-                live = scheduler.mirror.runs.get(key)
-                if live is not None:
-                    waiter = anyio.Event()
-                    live.waiters.append(waiter)
-                    await waiter.wait()
-                    continue
-                record = await self.store.get_dag_run(dag_id, run_id)
-                if record is None:
-                    raise DagRunNotFound(dag_id, run_id)
-                if record.state in RUN_FINISHED:
-                    return record
-                await anyio.sleep(0.05)  # written by another process; not adopted yet
+        while True:
+            if scheduler.crashed is not None:
+                raise RuntimeError("the scheduler has stopped") from scheduler.crashed
+            if self._closed:
+                raise RuntimeError(
+                    f"the engine stopped before run {run_id!r} of DAG {dag_id!r} finished; "
+                    "it resumes when an engine opens this database again"
+                )
+            live = scheduler.mirror.runs.get(key)
+            if live is not None:
+                waiter = anyio.Event()
+                live.waiters.append(waiter)
+                await waiter.wait()
+                continue
+            record = await self.store.get_dag_run(dag_id, run_id)
+            if record is None:
+                raise DagRunNotFound(dag_id, run_id)
+            if record.state in RUN_FINISHED:
+                return record
+            await anyio.sleep(0.05)  # written by another process; not adopted yet
 
     async def get_dag_run(self, dag_id: str, run_id: str) -> DagRun:
         record = await self.store.get_dag_run(dag_id, run_id)
@@ -539,48 +590,8 @@ class Engine:
         first, as `backfill` runs; waits for them and returns them. Existing runs are skipped,
         or re-run when `reprocess` says so ("failed": failed runs' failed tasks; "completed":
         every finished run, all tasks). Progress shows as events on `subscribe()`."""
-        if reprocess not in ("none", "failed", "completed"):
-            raise ValueError(f"reprocess must be none, failed or completed, got {reprocess!r}")
-        live_dag = self._live_dag(dag_id)
-        dag = live_dag.dag
-        infos = backfill_infos(dag, start_date, end_date)
-        scheduler = self._require()
-        todo: list[DagRun] = []
-        rerun: list[tuple[DagRun, bool]] = []
-        now = self.clock.now()
-        for info in infos:
-            logical = dag.timetable.logical_date_of(info)
-            existing = await self.store.find_dag_run(dag_id, logical)
-            if existing is None:
-                todo.append(new_run(dag, run_type=DagRunType.BACKFILL, logical_date=logical,
-                                    interval=info.data_interval, now=now))  # fmt: skip
-            elif existing.state in RUN_FINISHED and (
-                reprocess == "completed"
-                or (reprocess == "failed" and existing.state is DagRunState.FAILED)
-            ):
-                rerun.append((existing, reprocess == "failed"))
-
-        mirror = scheduler.mirror
-
-        def add(now: datetime) -> None:
-            mirror.set_backfill_limit(dag_id, max_active_runs)
-            for record in todo:
-                mirror.add_run(dag_id, record, now)
-
-        await self._in_loop(add)
-        for record, only_failed in rerun:
-            await self.clear_task_instances(
-                dag_id, record.run_id, dag.task_ids, only_failed=only_failed
-            )
-        runs = [*todo, *(r for r, _ in rerun)]
-        runs.sort(key=lambda r: r.logical_date)
-        done = []
-        for index, record in enumerate(runs, 1):
-            finished = await self.wait_for_run(dag_id, record.run_id)
-            log.info("backfill progress", dag_id=dag_id, done=index, total=len(runs),
-                     run_id=finished.run_id, state=finished.state.value)  # fmt: skip
-            done.append(finished)
-        return done
+        return await backfill.run(self, dag_id, start_date, end_date, reprocess=reprocess,
+                                  max_active_runs=max_active_runs)  # fmt: skip
 
     def is_paused(self, dag_id: str) -> bool:
         return self._live_dag(dag_id).paused

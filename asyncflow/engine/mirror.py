@@ -254,19 +254,40 @@ class Mirror(Dispatch):
     def time_out(self, run: LiveRun, now: datetime) -> None:
         """dagrun_timeout passed: the run fails; unfinished task instances are stopped and
         marked skipped (as Airflow does)."""
-        if run.record.state is not DagRunState.RUNNING or self.runs.get(run.key) is not run:
+        if self.runs.get(run.key) is run:
+            self._stop_run(run, f"the run exceeded its dagrun_timeout of {run.dag.dagrun_timeout}",
+                           "dagrun_timeout", now)  # fmt: skip
+
+    def cancel_run(self, run: LiveRun, now: datetime) -> None:
+        """Stopped by hand (Airflow's "mark run failed"): running attempts are stopped and
+        failed, the other unfinished task instances skipped, the run failed."""
+        self._stop_run(run, "the run was cancelled", "run cancelled", now, running=TaskState.FAILED)
+
+    def _stop_run(self, run: LiveRun, error: str, reason: str, now: datetime, *,
+                  running: TaskState = TaskState.SKIPPED) -> None:  # fmt: skip
+        if run.record.state in RUN_FINISHED:
             return
         for ti in run.tis.values():
             if ti.state in FINISHED:
                 continue
-            if ti.state is RUNNING:
-                self.cancel(ti, "dagrun_timeout")
-            ti.error = f"the run exceeded its dagrun_timeout of {run.dag.dagrun_timeout}"
-            ti.end_date = now
-            self._set(ti, TaskState.SKIPPED, now)
+            was_running = ti.state is RUNNING
+            if was_running:
+                self.cancel(ti, reason)
+            ti.error, ti.end_date = error, now
+            self._set(ti, running if was_running else TaskState.SKIPPED, now)
         run.unfinished = 0
-        self._set_run(run, DagRunState.FAILED, now, end_date=now)
-        self._release_run(run)
+        self._close_run(run, now)
+
+    def _close_run(self, run: LiveRun, now: datetime) -> None:
+        """Fail a run whose task instances are all finished, queued or running."""
+        live_dag = self.dags[run.dag_id]
+        if run in live_dag.queued:
+            live_dag.queued.remove(run)
+            self._set_run(run, DagRunState.FAILED, now, end_date=now)
+            self._forget_after_commit(run)
+        else:
+            self._set_run(run, DagRunState.FAILED, now, end_date=now)
+            self._release_run(run)
 
     def fail_run(self, run: LiveRun, error: str, now: datetime) -> None:
         """Containment: one of the run's own values failed inside the loop. The run fails
@@ -283,14 +304,7 @@ class Mirror(Dispatch):
             ti.error, ti.end_date = error, now
             self._set(ti, TaskState.FAILED, now)
         run.unfinished = 0
-        live_dag = self.dags[run.dag_id]
-        if run in live_dag.queued:
-            live_dag.queued.remove(run)
-            self._set_run(run, DagRunState.FAILED, now, end_date=now)
-            self._forget_after_commit(run)
-        else:
-            self._set_run(run, DagRunState.FAILED, now, end_date=now)
-            self._release_run(run)
+        self._close_run(run, now)
 
     # -- changes by hand ------------------------------------------------------------------------
     def clear(self, ti: LiveTI, now: datetime) -> None:
