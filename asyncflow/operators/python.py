@@ -113,7 +113,10 @@ def _downstream_closure(task: BaseOperator) -> set[str]:
 
 class BranchPythonOperator(PythonOperator):
     """The callable returns the task_id (or list of task_ids) to follow; the other direct
-    downstream tasks are skipped, and their downstream follow their trigger rules."""
+    downstream tasks are skipped, and their downstream follow their trigger rules.
+
+    As in Airflow, a direct downstream task that is also downstream of a followed task is not
+    skipped: in `branch >> [task1, join]; task1 >> join`, following `task1` runs `join` too."""
 
     async def execute(self, context: Context) -> Any:
         chosen = await super().execute(context)
