@@ -55,8 +55,7 @@ def normalize_zone(tz: tzinfo) -> tzinfo:
     if type(tz) is ZoneInfo:
         return tz
     if type(tz) is timezone:
-        offset = tz.utcoffset(None)
-        return UTC if not offset else tz
+        return UTC if not tz.utcoffset(None) else tz
     name = _zone_name(tz)
     if name is not None:
         named = _zoneinfo("UTC" if name == "Z" else name)
@@ -166,7 +165,7 @@ def _zone_name(tz: tzinfo) -> str | None:
 def _zoneinfo(name: str) -> ZoneInfo | None:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
 
 
@@ -175,6 +174,6 @@ def _offsets(tz: tzinfo) -> list[timedelta | None]:
     for probe in _PROBES:
         try:
             offsets.append(probe.astimezone(tz).utcoffset())
-        except (ArithmeticError, ValueError, TypeError, NotImplementedError):  # user tzinfo
+        except Exception:  # a user tzinfo that cannot answer: no offset known
             offsets.append(None)
     return offsets

@@ -134,7 +134,7 @@ class BaseOperator:
         owner_dag = dag or current_dag() or _NoDag
         if not isinstance(task_id, str) or not checks.KEY.fullmatch(task_id):
             raise DagDefinitionError(
-                f"task_id={task_id!r:.300} is not a valid task_id: use 1 to 250 letters, "
+                f"task_id={checks.show(task_id)} is not a valid task_id: use 1 to 250 letters, "
                 "digits, dashes, dots and underscores",
                 dag_id=owner_dag.dag_id,
                 fileloc=owner_dag.fileloc,
@@ -163,9 +163,9 @@ class BaseOperator:
         )
         try:
             self.trigger_rule = TriggerRule(trigger_rule)
-        except (ValueError, TypeError):
+        except Exception:  # ValueError, or whatever hashing a strange object raises
             raise InvalidTriggerRuleError(
-                f"trigger_rule {trigger_rule!r:.80} is unknown: use one of "
+                f"trigger_rule {checks.show(trigger_rule)} is unknown: use one of "
                 f"{[r.value for r in TriggerRule]}",
                 dag_id=where.dag_id,
                 fileloc=where.fileloc,
@@ -173,9 +173,9 @@ class BaseOperator:
             ) from None
         try:
             self.weight_rule = WeightRule(weight_rule)
-        except (ValueError, TypeError):
+        except Exception:  # ValueError, or whatever hashing a strange object raises
             raise where.error(
-                f"weight_rule {weight_rule!r:.80} is unknown: use one of "
+                f"weight_rule {checks.show(weight_rule)} is unknown: use one of "
                 f"{[r.value for r in WeightRule]}"
             ) from None
         self.depends_on_past = bool(depends_on_past or wait_for_downstream)
@@ -241,6 +241,11 @@ class BaseOperator:
             )
         dag.add_task(self)
         self._dag = dag
+
+    def where(self) -> checks.Where:
+        """This task's place, for the errors its arguments' checks raise."""
+        dag = self._dag
+        return checks.Where(self.dag_id, dag.fileloc if dag else None, self.task_id)
 
     @property
     def dag_id(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from asyncflow.exceptions import DagDefinitionError
@@ -20,6 +20,21 @@ MAX_COUNT = 2**31 - 1
 #: dag_id and task_id, as Airflow allows them
 KEY = re.compile(r"[\w.-]{1,250}")
 _INTEGER = re.compile(r"\s*[+-]?\d{1,30}\s*")
+
+
+#: the dates a DAG or task may start or end at: far enough inside datetime's range that the
+#: engine's date arithmetic (intervals up to MAX_DURATION long) cannot leave it
+EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def show(value: object) -> str:
+    """`repr(value)` for a message: shortened, and never raising."""
+    try:
+        text = repr(value)
+    except Exception:  # a user object whose __repr__ fails
+        text = f"<{type(value).__name__} object>"
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 class Where:
@@ -43,26 +58,27 @@ class Where:
 def count(
     where: Where, name: str, value: object, *, minimum: int = 0, maximum: int = MAX_COUNT
 ) -> int:
-    """An integer argument within [minimum, maximum]. A string of digits is read as Airflow
-    does (`retries="3"`); a float must be whole."""
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str) and _INTEGER.fullmatch(value):
-        number = int(value)
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    if number is None:
-        raise where.error(f"{name}={value!r} is not a whole number: give an int, e.g. {minimum}")
+    """An integer argument within [minimum, maximum]."""
+    number = _whole(where, name, value, minimum)
     if not minimum <= number <= maximum:
-        raise where.error(f"{name}={value!r} is out of range: give {minimum} to {maximum}")
+        raise where.error(f"{name}={show(value)} is out of range: give {minimum} to {maximum}")
     return number
 
 
 def clamp_count(where: Where, name: str, value: object) -> int:
     """A whole number clamped to the 32-bit range (Airflow's `priority_weight` rule)."""
-    number = count(where, name, value, minimum=-(2**64), maximum=2**64)
-    return max(-(2**31), min(MAX_COUNT, number))
+    return max(-MAX_COUNT - 1, min(MAX_COUNT, _whole(where, name, value, 1)))
+
+
+def _whole(where: Where, name: str, value: object, example: int) -> int:
+    """A string of digits is read as Airflow does (`retries="3"`); a float must be whole."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _INTEGER.fullmatch(value):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise where.error(f"{name}={show(value)} is not a whole number: give an int, e.g. {example}")
 
 
 def optional_count(where: Where, name: str, value: object, *, minimum: int = 1) -> int | None:
@@ -77,7 +93,7 @@ def duration(where: Where, name: str, value: object, *, positive: bool = False) 
     except (TypeError, ValueError) as exc:
         raise where.error(f"{name}: {exc}") from None
     if positive and delta <= timedelta(0):
-        raise where.error(f"{name}={value!r} must be longer than zero (or None for no limit)")
+        raise where.error(f"{name}={show(value)} must be longer than zero (or None for no limit)")
     return delta
 
 
@@ -96,11 +112,24 @@ def moment(where: Where, name: str, value: object) -> datetime | None:
         example = "datetime(2024, 1, 1, tzinfo=UTC)"
         if isinstance(value, date):
             example = f"datetime({value.year}, {value.month}, {value.day}, tzinfo=UTC)"
-        raise where.error(f"{name}={value!r} is not a datetime: write e.g. {example}")
+        raise where.error(f"{name}={show(value)} is not a datetime: write e.g. {example}")
     try:
-        return normalize_datetime(value)
+        plain = normalize_datetime(value)
+        instant = plain.replace(tzinfo=UTC) if plain.tzinfo is None else plain
+        in_range = EARLIEST <= instant <= LATEST
     except ValueError as exc:
         raise where.error(f"{name}: {exc}") from None
+    except Exception as exc:  # a tzinfo whose methods raise
+        raise where.error(
+            f"{name}={show(value)} cannot be read: its tzinfo raised {type(exc).__name__}: "
+            f"{exc}; use zoneinfo.ZoneInfo or pendulum time zones"
+        ) from None
+    if not in_range:
+        raise where.error(
+            f"{name}={show(value)} is outside the years {EARLIEST.year} to {LATEST.year}: "
+            f"give a real date{', or None for no end' if 'end' in name else ''}"
+        )
+    return plain
 
 
 def zone(where: Where, value: tzinfo) -> tzinfo:
@@ -116,17 +145,16 @@ def callbacks(where: Where, name: str, value: object) -> list[Callable[..., Any]
         return []
     if callable(value):
         return [value]
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        if all(callable(item) for item in value):
-            return list(value)
-    raise where.error(f"{name}={value!r:.80} is not a callable or a list of callables")
+    if isinstance(value, Sequence) and not isinstance(value, str) and all(map(callable, value)):
+        return list(value)
+    raise where.error(f"{name}={show(value)} is not a callable or a list of callables")
 
 
 def mapping(where: Where, name: str, value: object) -> dict[Any, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise where.error(f"{name}={value!r:.80} is not a dict")
+        raise where.error(f"{name}={show(value)} is not a dict")
     return dict(value)
 
 
@@ -138,17 +166,39 @@ def strings(where: Where, name: str, value: object) -> list[str]:
         return [value]
     if isinstance(value, Sequence | set | frozenset) and all(isinstance(v, str) for v in value):
         return list(value)
-    raise where.error(f"{name}={value!r:.80} is not a string or a list of strings")
+    raise where.error(f"{name}={show(value)} is not a string or a list of strings")
+
+
+def exit_codes(where: Where, value: object) -> tuple[int, ...]:
+    """`skip_on_exit_code`: None, one exit code, or a list of them."""
+    if value is None:
+        return ()
+    items = list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
+    return tuple(count(where, "skip_on_exit_code", v, minimum=0, maximum=255) for v in items)
+
+
+def encoding(where: Where, name: str, value: object) -> str:
+    import codecs
+
+    if isinstance(value, str):
+        try:
+            codecs.lookup(value)
+            return value
+        except (LookupError, ValueError):
+            pass
+    raise where.error(f"{name}={show(value)} is not a known text encoding: e.g. 'utf-8'")
 
 
 def optional_string(where: Where, name: str, value: object) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    raise where.error(f"{name}={value!r:.80} is not a string")
+    raise where.error(f"{name}={show(value)} is not a string")
 
 
 __all__ = [
+    "EARLIEST",
     "KEY",
+    "LATEST",
     "MAX_COUNT",
     "MAX_DURATION",
     "Where",
@@ -161,6 +211,7 @@ __all__ = [
     "optional_count",
     "optional_duration",
     "optional_string",
+    "show",
     "strings",
     "zone",
 ]

@@ -84,14 +84,15 @@ def _zone(value: object, where: checks.Where) -> tzinfo:
         return checks.zone(where, value)
     if not isinstance(value, str):
         raise where.error(
-            f"timezone={value!r:.80} is not a time zone: give an IANA name such as "
+            f"timezone={checks.show(value)} is not a time zone: give an IANA name such as "
             "'Europe/Berlin' or a tzinfo"
         )
     try:
         return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise where.error(
-            f"timezone {value!r} is not a known IANA zone name (e.g. 'UTC', 'Europe/Berlin')"
+            f"timezone {checks.show(value)} is not a known IANA zone name "
+            "(e.g. 'UTC', 'Europe/Berlin')"
         ) from None
 
 
@@ -138,8 +139,8 @@ class DAG:
     ) -> None:
         if not isinstance(dag_id, str) or not checks.KEY.fullmatch(dag_id):
             raise DagDefinitionError(
-                f"dag_id={dag_id!r:.300} is not a valid dag_id: use 1 to 250 letters, digits, "
-                "dashes, dots and underscores",
+                f"dag_id={checks.show(dag_id)} is not a valid dag_id: use 1 to 250 letters, "
+                "digits, dashes, dots and underscores",
                 fileloc=fileloc or _caller_file(),
             )
         self.dag_id = dag_id

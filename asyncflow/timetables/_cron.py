@@ -64,9 +64,9 @@ def resolve_timezone(timezone: str | tzinfo) -> tzinfo:
         )
     try:
         return ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidScheduleError(
-            f"timezone {timezone!r} is not a known IANA time zone name: "
+            f"timezone {timezone!r:.80} is not a known IANA time zone name: "
             "use a name like 'UTC' or 'Europe/Berlin' (see zoneinfo.available_timezones())"
         ) from None
 

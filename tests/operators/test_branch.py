@@ -122,7 +122,8 @@ async def test_a_task_downstream_of_the_followed_branch_is_not_skipped() -> None
     """Airflow's rule: `join` is a direct downstream of the branch but also downstream of the
     followed `task1`, so it runs; `other` is skipped."""
     dag = join_dag(
-        "branch_join", lambda: BranchPythonOperator(task_id="branch", python_callable=lambda: "task1")
+        "branch_join",
+        lambda: BranchPythonOperator(task_id="branch", python_callable=lambda: "task1"),
     )
     result = await run_dag(dag)
     assert result.states == {
@@ -148,7 +149,8 @@ async def test_task_branch_follows_the_same_rule() -> None:
 
 async def test_following_the_join_itself_skips_the_branch_before_it() -> None:
     dag = join_dag(
-        "branch_to_join", lambda: BranchPythonOperator(task_id="branch", python_callable=lambda: "join")
+        "branch_to_join",
+        lambda: BranchPythonOperator(task_id="branch", python_callable=lambda: "join"),
     )
     result = await run_dag(dag)
     # task1 is skipped, so join (all_success) is skipped too: Airflow's result
