@@ -60,11 +60,13 @@ def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
                 f"{type(self).__name__} takes keyword arguments only, got positional {args!r}",
                 task_id=kwargs.get("task_id"),
             )
+        _check_owners(kwargs)
         group = kwargs.get("task_group") or current_group(kwargs.get("dag") or current_dag())
         dag = kwargs.get("dag") or (group.dag if group is not None else current_dag())
         defaults = dict(dag.default_args) if dag is not None else {}
         defaults.update(group.default_args if group is not None else {})
-        defaults.update(kwargs.pop("default_args", None) or {})
+        where = checks.Where(dag.dag_id if dag else None, dag.fileloc if dag else None)
+        defaults.update(checks.mapping(where, "default_args", kwargs.pop("default_args", None)))
         accepted = type(self)._accepted_args
         for key, value in defaults.items():
             if key in accepted and key not in kwargs:
@@ -73,6 +75,21 @@ def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
         self._wire_references()
 
     return wrapper
+
+
+def _check_owners(kwargs: dict[str, Any]) -> None:
+    """`dag=` and `task_group=` are what they say, before anything reads them."""
+    dag, group = kwargs.get("dag"), kwargs.get("task_group")
+    owner = dag if isinstance(dag, DAG) else current_dag()
+    where = checks.Where(
+        owner.dag_id if owner else None,
+        owner.fileloc if owner else None,
+        kwargs.get("task_id") if isinstance(kwargs.get("task_id"), str) else None,
+    )
+    if dag is not None and not isinstance(dag, DAG):
+        raise where.error(f"dag={checks.show(dag)} is not a DAG")
+    if group is not None and not isinstance(group, TaskGroup):
+        raise where.error(f"task_group={checks.show(group)} is not a TaskGroup")
 
 
 class BaseOperator:
@@ -129,6 +146,7 @@ class BaseOperator:
         task_display_name: str | None = None,
         **kwargs: Any,
     ) -> None:
+        _check_owners({"dag": dag, "task_group": task_group, "task_id": task_id})
         group = task_group or current_group(dag or current_dag())
         dag = dag or (group.dag if group is not None else None)
         owner_dag = dag or current_dag() or _NoDag

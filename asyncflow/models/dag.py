@@ -205,7 +205,9 @@ class DAG:
         self.dag_display_name = (
             checks.optional_string(where, "dag_display_name", dag_display_name) or dag_id
         )
-        self.owner_links = check_owner_links(owner_links, dag_id=dag_id, fileloc=self.fileloc)
+        self.owner_links = check_owner_links(
+            checks.mapping(where, "owner_links", owner_links), dag_id=dag_id, fileloc=self.fileloc
+        )
         self.template_searchpath = checks.strings(where, "template_searchpath", template_searchpath)
         self.user_defined_macros = checks.mapping(where, "user_defined_macros", user_defined_macros)
         self.user_defined_filters = checks.mapping(
