@@ -143,9 +143,15 @@ class RuntimeTaskInstance:
         key: str = RETURN_KEY,
         map_indexes: int | None = None,
         default: Any = None,
+        dag_id: str | None = None,
     ) -> Any:
         """The XCom of `task_ids` (one id: its value; a list: a list) in this run.
-        `task_ids=None` pulls from this task itself."""
+        `task_ids=None` pulls from this task itself. `dag_id` may name this run's DAG only."""
+        if dag_id is not None and dag_id != self.dag_id:
+            raise ValueError(
+                f"task {self.task_id!r} pulls an XCom of DAG {dag_id!r}: only XComs of this "
+                f"run (DAG {self.dag_id!r}) can be pulled"
+            )
         index = -1 if map_indexes is None else map_indexes
         if task_ids is None:
             task_ids = self.task_id

@@ -113,21 +113,23 @@ def decide(rule: TR, up: UpstreamCounts, total: int) -> TaskState | None:
     raise AssertionError(f"unhandled trigger rule {rule!r}")
 
 
-#: the longest wait exponential backoff reaches unless the task sets max_retry_delay (Airflow's)
-MAX_RETRY_DELAY = timedelta(days=1)
+#: the longest wait between two tries with exponential backoff (Airflow's MAX_RETRY_DELAY)
+MAX_RETRY_DELAY = timedelta(hours=24)
 
 
 def retry_delay(task: BaseOperator, try_number: int) -> timedelta:
-    """The wait before the next try after attempt `try_number` failed."""
+    """The wait before the next try after attempt `try_number` failed.
+
+    With `retry_exponential_backoff`, `retry_delay` doubles at each try and is capped at
+    `max_retry_delay` and at `MAX_RETRY_DELAY` (24 h), as in Airflow; the doubling is computed
+    in float seconds so that no try number overflows. Without it, `retry_delay` as given
+    (already clamped to about 100 years at load), capped by `max_retry_delay` if set."""
     delay = task.retry_delay
     if task.retry_exponential_backoff:
-        cap = task.max_retry_delay or MAX_RETRY_DELAY
-        exponent = max(0, try_number - 1)
-        # 2 ** exponent seconds past the cap means the cap: never build an overflowing delta
-        if exponent >= 64 or delay.total_seconds() * 2**exponent >= cap.total_seconds():
-            return cap
-        delay = delay * (2**exponent)
-    elif task.max_retry_delay is not None:
+        exponent = min(max(0, try_number - 1), 64)  # 2**64 seconds is past any cap
+        seconds = min(delay.total_seconds() * 2.0**exponent, MAX_RETRY_DELAY.total_seconds())
+        delay = timedelta(seconds=seconds)
+    if task.max_retry_delay is not None:
         delay = min(delay, task.max_retry_delay)
     return delay
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from asyncflow.engine.shellquote import ShellScanner
 from asyncflow.exceptions import AsyncflowError
+from asyncflow.models.xcom_arg import DagParam, XComArg
 
 if TYPE_CHECKING:
     import jinja2
@@ -163,6 +164,9 @@ def _environment(dag: DAG | None, shell: bool) -> jinja2.Environment:
 
 
 def has_template(value: Any) -> bool:
+    """Whether rendering changes `value`: a Jinja string, or an XComArg / DagParam."""
+    if isinstance(value, XComArg | DagParam):
+        return True
     if isinstance(value, str):
         return "{{" in value or "{%" in value
     if isinstance(value, list | tuple | set):
@@ -173,6 +177,8 @@ def has_template(value: Any) -> bool:
 
 
 def render(value: Any, context: Context, env: jinja2.Environment, key: int, shell: bool) -> Any:
+    if isinstance(value, XComArg | DagParam):  # the value itself, not rendered again (Airflow)
+        return value.resolve(context)
     if isinstance(value, str):
         if "{{" not in value and "{%" not in value:
             return value

@@ -19,10 +19,10 @@ from asyncflow.exceptions import (
     DagDefinitionError,
     InvalidTriggerRuleError,
 )
-from asyncflow.models import unsupported
+from asyncflow.models import checks, unsupported
 from asyncflow.models.dag import DAG, current_dag
 from asyncflow.models.docs import read_doc_md, warn_unsent_email
-from asyncflow.models.param import Param, as_params
+from asyncflow.models.param import Param, as_params, check_defaults
 from asyncflow.models.taskgroup import TaskGroup, current_group
 from asyncflow.models.trigger_rule import TriggerRule, WeightRule
 
@@ -32,14 +32,6 @@ if TYPE_CHECKING:
 Context = dict[str, Any]
 TaskCallback = Callable[[Context], Any]
 DependencyTarget = "BaseOperator | XComArg | Sequence[BaseOperator | XComArg]"
-
-
-def _callbacks(value: TaskCallback | Sequence[TaskCallback] | None) -> list[TaskCallback]:
-    if value is None:
-        return []
-    if callable(value):
-        return [value]
-    return list(value)
 
 
 def _accepted_arguments(cls: type) -> frozenset[str]:
@@ -68,18 +60,36 @@ def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
                 f"{type(self).__name__} takes keyword arguments only, got positional {args!r}",
                 task_id=kwargs.get("task_id"),
             )
+        _check_owners(kwargs)
         group = kwargs.get("task_group") or current_group(kwargs.get("dag") or current_dag())
         dag = kwargs.get("dag") or (group.dag if group is not None else current_dag())
         defaults = dict(dag.default_args) if dag is not None else {}
         defaults.update(group.default_args if group is not None else {})
-        defaults.update(kwargs.pop("default_args", None) or {})
+        where = checks.Where(dag.dag_id if dag else None, dag.fileloc if dag else None)
+        defaults.update(checks.mapping(where, "default_args", kwargs.pop("default_args", None)))
         accepted = type(self)._accepted_args
         for key, value in defaults.items():
             if key in accepted and key not in kwargs:
                 kwargs[key] = value
         init(self, **kwargs)
+        self._wire_references()
 
     return wrapper
+
+
+def _check_owners(kwargs: dict[str, Any]) -> None:
+    """`dag=` and `task_group=` are what they say, before anything reads them."""
+    dag, group = kwargs.get("dag"), kwargs.get("task_group")
+    owner = dag if isinstance(dag, DAG) else current_dag()
+    where = checks.Where(
+        owner.dag_id if owner else None,
+        owner.fileloc if owner else None,
+        kwargs.get("task_id") if isinstance(kwargs.get("task_id"), str) else None,
+    )
+    if dag is not None and not isinstance(dag, DAG):
+        raise where.error(f"dag={checks.show(dag)} is not a DAG")
+    if group is not None and not isinstance(group, TaskGroup):
+        raise where.error(f"task_group={checks.show(group)} is not a TaskGroup")
 
 
 class BaseOperator:
@@ -136,73 +146,92 @@ class BaseOperator:
         task_display_name: str | None = None,
         **kwargs: Any,
     ) -> None:
+        _check_owners({"dag": dag, "task_group": task_group, "task_id": task_id})
         group = task_group or current_group(dag or current_dag())
         dag = dag or (group.dag if group is not None else None)
         owner_dag = dag or current_dag() or _NoDag
-        where = {"dag_id": owner_dag.dag_id, "fileloc": owner_dag.fileloc, "task_id": task_id}
-        if kwargs:
+        if not isinstance(task_id, str) or not checks.KEY.fullmatch(task_id):
             raise DagDefinitionError(
-                f"{type(self).__name__} got unknown arguments {sorted(kwargs)}: "
-                "check their spelling against the operator's signature",
-                **where,
+                f"task_id={checks.show(task_id)} is not a valid task_id: use 1 to 250 letters, "
+                "digits, dashes, dots and underscores",
+                dag_id=owner_dag.dag_id,
+                fileloc=owner_dag.fileloc,
             )
-        if not isinstance(task_id, str) or not task_id:
-            raise DagDefinitionError(f"task_id must be a non-empty string, got {task_id!r}")
+        where = checks.Where(owner_dag.dag_id, owner_dag.fileloc, task_id)
+        if kwargs:
+            raise where.error(
+                f"{type(self).__name__} got unknown arguments {sorted(kwargs)}: "
+                "check their spelling against the operator's signature"
+            )
         if group is not None:
             task_id = group.child_id(task_id)
+            where = checks.Where(owner_dag.dag_id, owner_dag.fileloc, task_id)
         self.task_id = task_id
         self.task_group = group
-        self.task_display_name = task_display_name or task_id
-        self.owner = owner
-        self.retries = int(retries)
-        self.retry_delay = _delta(retry_delay)
-        self.retry_exponential_backoff = retry_exponential_backoff
-        self.max_retry_delay = _delta(max_retry_delay) if max_retry_delay is not None else None
-        self.execution_timeout = (
-            _delta(execution_timeout) if execution_timeout is not None else None
+        self.task_display_name = (
+            checks.optional_string(where, "task_display_name", task_display_name) or task_id
+        )
+        self.owner = checks.optional_string(where, "owner", owner) or "asyncflow"
+        self.retries = checks.count(where, "retries", retries)
+        self.retry_delay = checks.duration(where, "retry_delay", retry_delay)
+        self.retry_exponential_backoff = bool(retry_exponential_backoff)
+        self.max_retry_delay = checks.optional_duration(where, "max_retry_delay", max_retry_delay)
+        self.execution_timeout = checks.optional_duration(
+            where, "execution_timeout", execution_timeout, positive=True
         )
         try:
             self.trigger_rule = TriggerRule(trigger_rule)
-        except ValueError:
+        except Exception:  # ValueError, or whatever hashing a strange object raises
             raise InvalidTriggerRuleError(
-                f"trigger_rule {trigger_rule!r} is unknown: use one of "
+                f"trigger_rule {checks.show(trigger_rule)} is unknown: use one of "
                 f"{[r.value for r in TriggerRule]}",
-                **where,
+                dag_id=where.dag_id,
+                fileloc=where.fileloc,
+                task_id=task_id,
             ) from None
         try:
             self.weight_rule = WeightRule(weight_rule)
-        except ValueError:
-            raise DagDefinitionError(
-                f"weight_rule {weight_rule!r} is unknown: use one of "
-                f"{[r.value for r in WeightRule]}",
-                **where,
+        except Exception:  # ValueError, or whatever hashing a strange object raises
+            raise where.error(
+                f"weight_rule {checks.show(weight_rule)} is unknown: use one of "
+                f"{[r.value for r in WeightRule]}"
             ) from None
-        self.depends_on_past = depends_on_past or wait_for_downstream
-        self.wait_for_downstream = wait_for_downstream
-        self.start_date = start_date
-        self.end_date = end_date
-        self.pool = pool
-        self.pool_slots = pool_slots
-        self.priority_weight = priority_weight
-        self.max_active_tis_per_dag = max_active_tis_per_dag
-        self.params: dict[str, Param] = as_params(params)
-        self.do_xcom_push = do_xcom_push
-        self.multiple_outputs = multiple_outputs
-        self.on_success_callback = _callbacks(on_success_callback)
-        self.on_failure_callback = _callbacks(on_failure_callback)
-        self.on_retry_callback = _callbacks(on_retry_callback)
-        self.on_execute_callback = _callbacks(on_execute_callback)
-        self.doc_md = read_doc_md(doc_md, owner_dag.fileloc)
-        self.queue = queue
+        self.depends_on_past = bool(depends_on_past or wait_for_downstream)
+        self.wait_for_downstream = bool(wait_for_downstream)
+        self.start_date = checks.moment(where, "start_date", start_date)
+        self.end_date = checks.moment(where, "end_date", end_date)
+        self.pool = checks.optional_string(where, "pool", pool)
+        self.pool_slots = checks.count(where, "pool_slots", pool_slots, minimum=1)
+        self.priority_weight = checks.clamp_count(where, "priority_weight", priority_weight)
+        self.max_active_tis_per_dag = checks.optional_count(
+            where, "max_active_tis_per_dag", max_active_tis_per_dag
+        )
+        self.params: dict[str, Param] = as_params(checks.mapping(where, "params", params))
+        scheduled = isinstance(owner_dag, DAG) and owner_dag.timetable.can_be_scheduled
+        check_defaults(self.params, where, required=scheduled)
+        self.do_xcom_push = bool(do_xcom_push)
+        self.multiple_outputs = bool(multiple_outputs)
+        self.on_success_callback = checks.callbacks(
+            where, "on_success_callback", on_success_callback
+        )
+        self.on_failure_callback = checks.callbacks(
+            where, "on_failure_callback", on_failure_callback
+        )
+        self.on_retry_callback = checks.callbacks(where, "on_retry_callback", on_retry_callback)
+        self.on_execute_callback = checks.callbacks(
+            where, "on_execute_callback", on_execute_callback
+        )
+        self.doc_md = read_doc_md(checks.optional_string(where, "doc_md", doc_md), where.fileloc)
+        self.queue = checks.optional_string(where, "queue", queue)
         self.email = email
-        self.email_on_failure = email_on_failure
-        self.email_on_retry = email_on_retry
+        self.email_on_failure = bool(email_on_failure)
+        self.email_on_retry = bool(email_on_retry)
         warn_unsent_email(
             email,
-            email_on_failure=email_on_failure,
-            email_on_retry=email_on_retry,
-            dag_id=owner_dag.dag_id,
-            fileloc=owner_dag.fileloc,
+            email_on_failure=self.email_on_failure,
+            email_on_retry=self.email_on_retry,
+            dag_id=where.dag_id,
+            fileloc=where.fileloc,
             task_id=task_id,
         )
         self.upstream_task_ids: set[str] = set()
@@ -231,6 +260,11 @@ class BaseOperator:
         dag.add_task(self)
         self._dag = dag
 
+    def where(self) -> checks.Where:
+        """This task's place, for the errors its arguments' checks raise."""
+        dag = self._dag
+        return checks.Where(self.dag_id, dag.fileloc if dag else None, self.task_id)
+
     @property
     def dag_id(self) -> str:
         return self._dag.dag_id if self._dag is not None else "(no DAG)"
@@ -255,6 +289,17 @@ class BaseOperator:
         raise unsupported.mapping(f"{cls.__name__}.partial().expand()")
 
     # -- dependencies -------------------------------------------------------------------
+    def _wire_references(self) -> None:
+        """An XComArg anywhere in a template field (`op_args=[a.output]`, `env={"X":
+        a.output}`, `bash_command=a.output`) makes its task upstream of this one, as in
+        Airflow; the field resolves to the pulled value when this task runs."""
+        from asyncflow.models.xcom_arg import iter_references
+
+        for name in self.template_fields:
+            for ref in iter_references(getattr(self, name, None)):
+                if ref.operator is not self:
+                    self.set_upstream(ref.operator)
+
     def _relate(self, other: Any, *, upstream: bool) -> None:
         from asyncflow.models.edges import EdgeModifier
         from asyncflow.models.xcom_arg import XComArg
@@ -329,10 +374,6 @@ class BaseOperator:
 class _NoDag:
     dag_id: str | None = None
     fileloc: str | None = None
-
-
-def _delta(value: timedelta | float) -> timedelta:
-    return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
 
 
 BaseOperator.__init__ = _apply_defaults(BaseOperator.__init__)  # type: ignore[method-assign]

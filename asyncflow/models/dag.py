@@ -17,8 +17,9 @@ from asyncflow.exceptions import (
     DuplicateTaskIdError,
     InvalidScheduleError,
 )
+from asyncflow.models import checks
 from asyncflow.models.docs import check_owner_links, read_doc_md
-from asyncflow.models.param import Param, as_params
+from asyncflow.models.param import Param, as_params, check_defaults
 from asyncflow.timetables import Timetable, create_timetable
 
 if TYPE_CHECKING:
@@ -78,15 +79,20 @@ def _caller_file() -> str | None:
     return None
 
 
-def _zone(value: str | tzinfo, dag_id: str) -> tzinfo:
+def _zone(value: object, where: checks.Where) -> tzinfo:
     if isinstance(value, tzinfo):
-        return value
+        return checks.zone(where, value)
+    if not isinstance(value, str):
+        raise where.error(
+            f"timezone={checks.show(value)} is not a time zone: give an IANA name such as "
+            "'Europe/Berlin' or a tzinfo"
+        )
     try:
         return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise DagDefinitionError(
-            f"timezone {value!r} is not a known IANA zone name (e.g. 'UTC', 'Europe/Berlin')",
-            dag_id=dag_id,
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise where.error(
+            f"timezone {checks.show(value)} is not a known IANA zone name "
+            "(e.g. 'UTC', 'Europe/Berlin')"
         ) from None
 
 
@@ -116,8 +122,8 @@ class DAG:
         max_active_tasks: int = 16,
         max_active_runs: int = 16,
         dagrun_timeout: timedelta | None = None,
-        on_success_callback: DagCallback | None = None,
-        on_failure_callback: DagCallback | None = None,
+        on_success_callback: DagCallback | list[DagCallback] | None = None,
+        on_failure_callback: DagCallback | list[DagCallback] | None = None,
         tags: list[str] | None = None,
         is_paused_upon_creation: bool | None = None,
         timezone: str | tzinfo | None = None,
@@ -131,12 +137,17 @@ class DAG:
         dag_display_name: str | None = None,
         owner_links: Mapping[str, str] | None = None,
     ) -> None:
-        if not isinstance(dag_id, str) or not dag_id:
-            raise DagDefinitionError(f"dag_id must be a non-empty string, got {dag_id!r}")
+        if not isinstance(dag_id, str) or not checks.KEY.fullmatch(dag_id):
+            raise DagDefinitionError(
+                f"dag_id={checks.show(dag_id)} is not a valid dag_id: use 1 to 250 letters, "
+                "digits, dashes, dots and underscores",
+                fileloc=fileloc or _caller_file(),
+            )
         self.dag_id = dag_id
         self.fileloc = fileloc or _caller_file()
-        self.description = description
-        self.default_args: dict[str, Any] = dict(default_args or {})
+        where = checks.Where(dag_id, self.fileloc)
+        self.description = checks.optional_string(where, "description", description)
+        self.default_args: dict[str, Any] = checks.mapping(where, "default_args", default_args)
         if "schedule_interval" in self.default_args or "schedule" in self.default_args:
             raise InvalidScheduleError(
                 "schedule_interval/schedule is set inside default_args, where it has no effect: "
@@ -156,13 +167,15 @@ class DAG:
             schedule = DAG_DEFAULTS.schedule
         self.schedule = schedule
 
-        start_date = start_date or self.default_args.get("start_date")
-        end_date = end_date or self.default_args.get("end_date")
-        zone_source = timezone or (start_date.tzinfo if start_date else None)
-        self.timezone = _zone(zone_source or DAG_DEFAULTS.timezone, dag_id)
-        self.start_date = _aware(start_date, self.timezone)
-        self.end_date = _aware(end_date, self.timezone)
-        self.catchup = DAG_DEFAULTS.catchup if catchup is None else catchup
+        start = checks.moment(
+            where, "start_date", start_date or self.default_args.get("start_date")
+        )
+        end = checks.moment(where, "end_date", end_date or self.default_args.get("end_date"))
+        zone_source = timezone or (start.tzinfo if start else None)
+        self.timezone = _zone(zone_source or DAG_DEFAULTS.timezone, where)
+        self.start_date = _aware(start, self.timezone)
+        self.end_date = _aware(end, self.timezone)
+        self.catchup = DAG_DEFAULTS.catchup if catchup is None else bool(catchup)
         allow_seconds = (
             DAG_DEFAULTS.allow_seconds_in_cron
             if allow_seconds_in_cron is None
@@ -173,40 +186,33 @@ class DAG:
             timezone=self.timezone,
             dag_id=dag_id,
             fileloc=self.fileloc,
-            allow_seconds=allow_seconds,
+            allow_seconds=bool(allow_seconds),
         )
-        self.params: dict[str, Param] = as_params(params)
-        if max_active_tasks < 1 or max_active_runs < 1:
-            raise DagDefinitionError(
-                "max_active_tasks and max_active_runs must be at least 1",
-                dag_id=dag_id,
-                fileloc=self.fileloc,
-            )
-        self.max_active_tasks = max_active_tasks
-        if max_xcom_bytes is not None and (
-            not isinstance(max_xcom_bytes, int) or max_xcom_bytes < 1
-        ):
-            raise DagDefinitionError(
-                f"max_xcom_bytes must be a positive number of bytes, got {max_xcom_bytes!r}",
-                dag_id=dag_id,
-                fileloc=self.fileloc,
-            )
+        self.params: dict[str, Param] = as_params(checks.mapping(where, "params", params))
+        check_defaults(self.params, where, required=self.timetable.can_be_scheduled)
+        self.max_active_tasks = checks.count(where, "max_active_tasks", max_active_tasks, minimum=1)
+        self.max_active_runs = checks.count(where, "max_active_runs", max_active_runs, minimum=1)
         #: the largest XCom (JSON) a task of this DAG may push; None: the engine's setting
-        self.max_xcom_bytes = max_xcom_bytes
-        self.max_active_runs = max_active_runs
-        self.dagrun_timeout = dagrun_timeout
-        self.on_success_callback = on_success_callback
-        self.on_failure_callback = on_failure_callback
-        self.tags = list(tags or [])
+        self.max_xcom_bytes = checks.optional_count(where, "max_xcom_bytes", max_xcom_bytes)
+        self.dagrun_timeout = checks.optional_duration(
+            where, "dagrun_timeout", dagrun_timeout, positive=True
+        )
+        self.on_success_callback = _one_callback(where, "on_success_callback", on_success_callback)
+        self.on_failure_callback = _one_callback(where, "on_failure_callback", on_failure_callback)
+        self.tags = checks.strings(where, "tags", tags)
         self.is_paused_upon_creation = is_paused_upon_creation
-        self.doc_md = read_doc_md(doc_md, self.fileloc)
-        self.dag_display_name = dag_display_name or dag_id
-        self.owner_links = check_owner_links(owner_links, dag_id=dag_id, fileloc=self.fileloc)
-        if isinstance(template_searchpath, str):
-            template_searchpath = [template_searchpath]
-        self.template_searchpath = list(template_searchpath or [])
-        self.user_defined_macros = dict(user_defined_macros or {})
-        self.user_defined_filters = dict(user_defined_filters or {})
+        self.doc_md = read_doc_md(checks.optional_string(where, "doc_md", doc_md), self.fileloc)
+        self.dag_display_name = (
+            checks.optional_string(where, "dag_display_name", dag_display_name) or dag_id
+        )
+        self.owner_links = check_owner_links(
+            checks.mapping(where, "owner_links", owner_links), dag_id=dag_id, fileloc=self.fileloc
+        )
+        self.template_searchpath = checks.strings(where, "template_searchpath", template_searchpath)
+        self.user_defined_macros = checks.mapping(where, "user_defined_macros", user_defined_macros)
+        self.user_defined_filters = checks.mapping(
+            where, "user_defined_filters", user_defined_filters
+        )
         self.task_dict: dict[str, BaseOperator] = {}
         self._frozen = False
         self._topo: list[BaseOperator] | None = None
@@ -355,6 +361,30 @@ class DAG:
         )
         run: DagRun = result.run
         return run
+
+
+def _one_callback(where: checks.Where, name: str, value: object) -> DagCallback | None:
+    """A DAG callback: one callable, or a list of them (called in turn, as Airflow does)."""
+    found = checks.callbacks(where, name, value)
+    if not found:
+        return None
+    if len(found) == 1:
+        return found[0]
+
+    async def call_all(context: dict[str, Any]) -> None:
+        import functools
+        import inspect
+
+        from asyncflow.threads import run_sync
+
+        for callback in found:  # an error stops the rest, as a single callback's would
+            if inspect.iscoroutinefunction(callback):
+                await callback(context)
+            else:
+                await run_sync(functools.partial(callback, context))
+
+    call_all.__qualname__ = f"{name}[{', '.join(getattr(c, '__qualname__', '?') for c in found)}]"
+    return call_all
 
 
 def utc(value: datetime) -> datetime:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asyncflow.exceptions import ParamValidationError
+
+if TYPE_CHECKING:
+    from asyncflow.models.checks import Where
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -50,10 +53,17 @@ class Param:
         maximum: float | None = None,
         **schema: Any,
     ) -> None:
-        types = [type] if isinstance(type, str) else (type or [])
+        types = [type] if isinstance(type, str) else list(type or [])
         for name in types:
             if name not in _JSON_TYPES:
-                raise ValueError(f"Param type {name!r} is not one of {sorted(_JSON_TYPES)}")
+                raise ParamValidationError(
+                    f"Param type {name!r} is not one of {sorted(_JSON_TYPES)}"
+                )
+        if enum is not None and not isinstance(enum, list | tuple):
+            raise ParamValidationError(f"Param enum={enum!r} is not a list of allowed values")
+        for bound, label in ((minimum, "minimum"), (maximum, "maximum")):
+            if bound is not None and not _is_type(bound, "number"):
+                raise ParamValidationError(f"Param {label}={bound!r} is not a number")
         unknown = sorted(set(schema) - _DISPLAY_KEYWORDS - _CHECKED_KEYWORDS)
         if unknown:
             raise ValueError(
@@ -83,6 +93,10 @@ class Param:
             )
         if self.enum is not None and value not in self.enum:
             raise ParamValidationError(f"param {name!r} = {value!r} is not one of {self.enum}")
+        if (self.minimum is not None or self.maximum is not None) and not _is_type(value, "number"):
+            raise ParamValidationError(
+                f"param {name!r} = {value!r} is not a number, and it has a minimum or maximum"
+            )
         if self.minimum is not None and value < self.minimum:
             raise ParamValidationError(f"param {name!r} = {value!r} is below {self.minimum}")
         if self.maximum is not None and value > self.maximum:
@@ -141,6 +155,26 @@ def _is_type(value: Any, name: str) -> bool:
 def as_params(params: Mapping[str, Any] | None) -> dict[str, Param]:
     """Wrap plain values as `Param(default=value)`."""
     return {k: v if isinstance(v, Param) else Param(v) for k, v in (params or {}).items()}
+
+
+def check_defaults(params: Mapping[str, Param], where: Where, *, required: bool) -> None:
+    """At load time, as Airflow does: every default must pass its own schema, and a DAG that
+    has a schedule cannot have a param without a default (its scheduled runs have no conf)."""
+    for name, param in params.items():
+        if param.default is NOTSET:
+            if required:
+                raise where.error(
+                    f"param {name!r} has no default, but scheduled runs have no conf to fill "
+                    "it: give it a default, or set schedule=None for a DAG run only by trigger"
+                )
+            continue
+        try:
+            param.resolve(name)
+        except ParamValidationError as exc:
+            raise where.error(
+                f"the default of param {name!r} fails its own schema ({exc}): "
+                "fix the default or the Param's type/enum/minimum/maximum"
+            ) from None
 
 
 def resolve_params(

@@ -18,13 +18,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 from asyncflow.exceptions import AsyncflowSkipException, DagDefinitionError
-from asyncflow.models import unsupported
+from asyncflow.models import checks, unsupported
 from asyncflow.models.baseoperator import BaseOperator, Context
 from asyncflow.models.dag import DAG, current_dag
 from asyncflow.models.param import Param
 from asyncflow.models.taskgroup import TaskGroup, current_group
 from asyncflow.models.xcom_arg import DagParam, XComArg, iter_references
-from asyncflow.operators.bash import child_environment, exit_codes, run_bash
+from asyncflow.operators.bash import child_environment, run_bash
 from asyncflow.operators.python import (
     BranchPythonOperator,
     PythonOperator,
@@ -109,10 +109,11 @@ class DecoratedBashOperator(_TaskFlowMixin, PythonOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.env = env
-        self.append_env = append_env
-        self.cwd = cwd
-        self.skip_on_exit_code = exit_codes(skip_on_exit_code)
+        where = self.where()
+        self.env = checks.mapping(where, "env", env) if env is not None else None
+        self.append_env = bool(append_env)
+        self.cwd = checks.optional_string(where, "cwd", cwd)
+        self.skip_on_exit_code = checks.exit_codes(where, skip_on_exit_code)
 
     async def execute_callable(
         self, args: Sequence[Any], kwargs: Mapping[str, Any], context: Context

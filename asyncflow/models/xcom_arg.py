@@ -24,6 +24,14 @@ class XComArg:
     def __repr__(self) -> str:
         return f"XComArg({self.operator.task_id!r}, key={self.key!r})"
 
+    def __str__(self) -> str:
+        """The Jinja expression that pulls this XCom, as Airflow writes it, so that
+        `f"echo {task.output}"` in a templated field renders the value."""
+        return (
+            f"{{{{ task_instance.xcom_pull(task_ids='{self.operator.task_id}', "
+            f"dag_id='{self.operator.dag_id}', key='{self.key}') }}}}"
+        )
+
     def __getitem__(self, key: str) -> XComArg:
         """`result["a"]`: one key of a task with `multiple_outputs=True`."""
         return XComArg(self.operator, key)

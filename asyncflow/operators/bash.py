@@ -25,8 +25,10 @@ from asyncflow.exceptions import (
     DagDefinitionError,
     XComTooLarge,
 )
+from asyncflow.models import checks
 from asyncflow.models.baseoperator import BaseOperator, Context
 from asyncflow.models.dag import current_dag
+from asyncflow.models.xcom_arg import XComArg
 
 #: variables of the daemon's service manager that a task must not inherit
 _PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID")
@@ -49,15 +51,6 @@ def child_environment(env: Mapping[str, str] | None, append_env: bool) -> dict[s
     if marker:
         base[ENGINE_MARKER] = marker
     return base
-
-
-def exit_codes(value: int | Sequence[int] | None) -> tuple[int, ...]:
-    """`skip_on_exit_code` as a tuple: one code, several, or none."""
-    if value is None:
-        return ()
-    if isinstance(value, int):
-        return (value,)
-    return tuple(value)
 
 
 def describe_exit(code: int) -> str:
@@ -89,13 +82,21 @@ class BashOperator(BaseOperator):
     ) -> None:
         check_shell_command(bash_command, kwargs.get("task_id"), kwargs.get("dag"))
         super().__init__(**kwargs)
+        where = self.where()
+        if not isinstance(bash_command, str | XComArg) or not str(bash_command).strip():
+            raise where.error(
+                f"bash_command={checks.show(bash_command)} is not a command: give a non-empty "
+                "string (or a task's .output)"
+            )
         self.bash_command = bash_command
-        self.env = dict(env) if env is not None else None
-        self.append_env = append_env
-        self.output_encoding = output_encoding
-        self.skip_on_exit_code = exit_codes(skip_on_exit_code)
-        self.cwd = cwd
-        self.termination_grace = termination_grace
+        self.env = checks.mapping(where, "env", env) if env is not None else None
+        self.append_env = bool(append_env)
+        self.output_encoding = checks.encoding(where, "output_encoding", output_encoding)
+        self.skip_on_exit_code = checks.exit_codes(where, skip_on_exit_code)
+        self.cwd = cwd if isinstance(cwd, XComArg) else checks.optional_string(where, "cwd", cwd)
+        self.termination_grace = checks.duration(
+            where, "termination_grace", termination_grace
+        ).total_seconds()
 
     #: values of `{{ ... }}` in bash_command, handed to the shell as variables (see templating)
     template_env: Mapping[str, str] = {}

@@ -11,8 +11,8 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from asyncflow.exceptions import DagDefinitionError
 from asyncflow.models.baseoperator import BaseOperator, Context
+from asyncflow.models.checks import mapping, show
 from asyncflow.models.xcom_arg import has_references, resolve_references
 from asyncflow.operators.branch import follow_branches
 from asyncflow.threads import run_sync
@@ -69,17 +69,22 @@ class PythonOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        where = self.where()
         if not callable(python_callable):
-            raise DagDefinitionError(
-                f"python_callable must be callable, got {python_callable!r}",
-                dag_id=self.dag_id,
-                task_id=self.task_id,
-            )
+            raise where.error(f"python_callable must be callable, got {show(python_callable)}")
         self.python_callable = python_callable
+        if op_args is not None and (
+            isinstance(op_args, str | bytes | Mapping) or not isinstance(op_args, Sequence)
+        ):
+            raise where.error(f"op_args={show(op_args)} is not a list of arguments")
         self.op_args = list(op_args or ())
-        self.op_kwargs = dict(op_kwargs or {})
-        self.templates_dict = dict(templates_dict) if templates_dict is not None else None
-        self.show_return_value_in_logs = show_return_value_in_logs
+        self.op_kwargs = mapping(where, "op_kwargs", op_kwargs)
+        if not all(isinstance(key, str) for key in self.op_kwargs):
+            raise where.error(f"op_kwargs={show(op_kwargs)} has keys that are not strings")
+        self.templates_dict = (
+            mapping(where, "templates_dict", templates_dict) if templates_dict is not None else None
+        )
+        self.show_return_value_in_logs = bool(show_return_value_in_logs)
         self._has_refs = has_references(self.op_args) or has_references(self.op_kwargs)
 
     async def execute(self, context: Context) -> Any:
@@ -113,7 +118,10 @@ def _downstream_closure(task: BaseOperator) -> set[str]:
 
 class BranchPythonOperator(PythonOperator):
     """The callable returns the task_id (or list of task_ids) to follow; the other direct
-    downstream tasks are skipped, and their downstream follow their trigger rules."""
+    downstream tasks are skipped, and their downstream follow their trigger rules.
+
+    As in Airflow, a direct downstream task that is also downstream of a followed task is not
+    skipped: in `branch >> [task1, join]; task1 >> join`, following `task1` runs `join` too."""
 
     async def execute(self, context: Context) -> Any:
         chosen = await super().execute(context)

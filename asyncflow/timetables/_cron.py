@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadDateError, croniter
 
 from asyncflow.exceptions import InvalidScheduleError
+from asyncflow.timeutil import normalize_zone
 
 PRESETS: dict[str, str] = {
     "@hourly": "0 * * * *",
@@ -49,14 +50,23 @@ class CronExhausted(Exception):
 
 
 def resolve_timezone(timezone: str | tzinfo) -> tzinfo:
-    """A tzinfo for an IANA name (or the tzinfo itself); `InvalidScheduleError` if unknown."""
+    """A stdlib tzinfo for an IANA name or any tzinfo (pendulum, pytz, dateutil: see
+    `normalize_zone`); `InvalidScheduleError` if it cannot be known."""
     if isinstance(timezone, tzinfo):
-        return timezone
+        try:
+            return normalize_zone(timezone)
+        except ValueError as exc:
+            raise InvalidScheduleError(str(exc)) from None
+    if not isinstance(timezone, str):
+        raise InvalidScheduleError(
+            f"timezone={timezone!r:.80} is not a time zone: give an IANA name such as "
+            "'Europe/Berlin' or a tzinfo"
+        )
     try:
         return ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidScheduleError(
-            f"timezone {timezone!r} is not a known IANA time zone name: "
+            f"timezone {timezone!r:.80} is not a known IANA time zone name: "
             "use a name like 'UTC' or 'Europe/Berlin' (see zoneinfo.available_timezones())"
         ) from None
 

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from asyncflow.timeutil import normalize_datetime
+
 
 class DataInterval(NamedTuple):
     """The span of data a run covers: [start, end)."""
@@ -123,7 +125,8 @@ def resolve(restriction: TimeRestriction) -> tuple[TimeRestriction, datetime]:
 
 
 def as_utc(value: datetime, what: str = "datetime") -> datetime:
-    """`value` in UTC; a naive datetime is a caller bug and raises `ValueError`."""
+    """`value` as a plain stdlib datetime in UTC, whatever its kind (pendulum, pytz...); a
+    naive datetime is a caller bug and raises `ValueError`."""
     if value.utcoffset() is None:
         raise ValueError(f"{what}={value.isoformat()} is naive: timetables take aware datetimes")
-    return value.astimezone(UTC)
+    return normalize_datetime(value).astimezone(UTC)

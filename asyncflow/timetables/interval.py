@@ -19,6 +19,7 @@ from asyncflow.timetables.base import (
     as_utc,
     resolve,
 )
+from asyncflow.timeutil import MAX_DURATION
 
 
 def positive_delta(delta: timedelta) -> timedelta:
@@ -27,6 +28,11 @@ def positive_delta(delta: timedelta) -> timedelta:
         raise InvalidScheduleError(
             f"schedule={delta!r} is not a positive timedelta: "
             "use a duration longer than zero, e.g. timedelta(hours=1)"
+        )
+    if delta > MAX_DURATION:
+        raise InvalidScheduleError(
+            f"schedule={delta!r} is longer than {MAX_DURATION.days} days: "
+            "use schedule=None for a DAG that runs only when triggered, or '@once'"
         )
     return delta
 

@@ -23,6 +23,7 @@ from asyncflow.timetables.base import (
     resolve,
 )
 from asyncflow.timetables.interval import positive_delta
+from asyncflow.timeutil import MAX_DURATION
 
 
 def _interval(interval: timedelta) -> timedelta:
@@ -30,6 +31,10 @@ def _interval(interval: timedelta) -> timedelta:
         raise InvalidScheduleError(
             f"interval={interval!r} is not a timedelta of zero or more: it is how far back "
             "from the trigger time a run's data interval starts, e.g. timedelta(hours=1)"
+        )
+    if interval > MAX_DURATION:
+        raise InvalidScheduleError(
+            f"interval={interval!r} is longer than {MAX_DURATION.days} days: give a shorter one"
         )
     return interval
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from asyncflow import DAG, TaskState, TriggerRule
-from asyncflow.engine.planner import UpstreamCounts, decide, retry_delay
+from asyncflow.engine.planner import MAX_RETRY_DELAY, UpstreamCounts, decide, retry_delay
 from asyncflow.operators import EmptyOperator
 
 LETTERS = {
@@ -149,3 +149,18 @@ def test_exponential_backoff_doubles_per_try_up_to_max_retry_delay() -> None:
 def test_max_retry_delay_caps_a_constant_delay() -> None:
     task = task_with(retry_delay=timedelta(minutes=10), max_retry_delay=timedelta(minutes=1))
     assert retry_delay(task, 1) == timedelta(minutes=1)
+
+
+def test_exponential_backoff_never_overflows_and_caps_at_24_hours() -> None:
+    task = task_with(retries=100, retry_exponential_backoff=True)
+    delays = [retry_delay(task, n) for n in range(1, 101)]
+    assert delays[0] == timedelta(minutes=5)
+    assert delays[53] == delays[99] == MAX_RETRY_DELAY == timedelta(hours=24)
+    assert max(delays) == timedelta(hours=24)
+    huge = task_with(retry_delay=timedelta.max, retry_exponential_backoff=True)
+    assert retry_delay(huge, 10**6) == timedelta(hours=24)
+
+
+def test_a_max_retry_delay_above_24_hours_does_not_lift_the_backoff_cap() -> None:
+    task = task_with(retry_exponential_backoff=True, max_retry_delay=timedelta(days=30))
+    assert retry_delay(task, 60) == timedelta(hours=24)

@@ -106,3 +106,63 @@ def test_short_circuit_ignores_downstream_trigger_rules_by_default() -> None:
     with DAG("sc_default", schedule=None):
         check = ShortCircuitOperator(task_id="check", python_callable=lambda: True)
     assert check.ignore_downstream_trigger_rules is True
+
+
+def join_dag(dag_id: str, make_branch: Any) -> DAG:
+    """`branch >> [task1, join]; task1 >> join` plus a branch that is not followed."""
+    with DAG(dag_id, schedule=None) as dag:
+        branch = make_branch()
+        task1, join, other = ok("task1"), ok("join"), ok("other")
+        branch >> [task1, join, other]
+        task1 >> join
+    return dag
+
+
+async def test_a_task_downstream_of_the_followed_branch_is_not_skipped() -> None:
+    """Airflow's rule: `join` is a direct downstream of the branch but also downstream of the
+    followed `task1`, so it runs; `other` is skipped."""
+    dag = join_dag(
+        "branch_join",
+        lambda: BranchPythonOperator(task_id="branch", python_callable=lambda: "task1"),
+    )
+    result = await run_dag(dag)
+    assert result.states == {
+        "branch": "success",
+        "task1": "success",
+        "join": "success",
+        "other": "skipped",
+    }
+
+
+async def test_task_branch_follows_the_same_rule() -> None:
+    from asyncflow import task
+
+    @task.branch
+    def branch() -> str:
+        return "task1"
+
+    dag = join_dag("taskflow_branch_join", lambda: branch().operator)
+    result = await run_dag(dag)
+    assert result.states["join"] == "success"
+    assert result.states["other"] == "skipped"
+
+
+async def test_following_the_join_itself_skips_the_branch_before_it() -> None:
+    dag = join_dag(
+        "branch_to_join",
+        lambda: BranchPythonOperator(task_id="branch", python_callable=lambda: "join"),
+    )
+    result = await run_dag(dag)
+    # task1 is skipped, so join (all_success) is skipped too: Airflow's result
+    assert result.states == {
+        "branch": "success",
+        "task1": "skipped",
+        "join": "skipped",
+        "other": "skipped",
+    }
+
+
+async def test_branch_returning_non_strings_fails_and_says_what_to_return() -> None:
+    result = await run_dag(branching_dag("branch_ints", [1, 2]))
+    assert result.states["branch"] == "failed"
+    assert "task_id" in (result.tis["branch"].error or "")
