@@ -198,10 +198,7 @@ def _ratio_cell(summary: dict[str, Any] | None) -> str:
         return "error"
     if len(summary["values"]) == 1:
         return f"{summary['median']:.2f}{TIMES}"
-    return (
-        f"{summary['median']:.2f}{TIMES} "
-        f"({summary['min']:.2f}{DASH}{summary['max']:.2f})"
-    )
+    return f"{summary['median']:.2f}{TIMES} ({summary['min']:.2f}{DASH}{summary['max']:.2f})"
 
 
 def _metric(result: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
