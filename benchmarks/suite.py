@@ -118,25 +118,42 @@ def run_child(case: Case, loop: str) -> dict[str, Any]:
 Samples = dict[tuple[str, str], list[dict[str, Any]]]
 
 
+def jobs(cases: list[Case], rep: int) -> list[tuple[Case, str]]:
+    """One repetition's runs, in table order, except that a case compared with a baseline runs
+    right beside it on each loop, first one then the other in turn, so that each ratio's two
+    sides share their moment and neither always runs first."""
+    by_id = {c.id: c for c in cases}
+    partner = {c.versus: c for c in cases if c.versus in by_id}
+    order: list[tuple[Case, str]] = []
+    for case in cases:
+        if case.id in partner:
+            continue  # runs beside the case compared with it
+        other = by_id.get(case.versus)
+        for loop in case.loops:
+            order.append((case, loop))
+            if other is not None and loop in other.loops:
+                order.insert(len(order) - (rep % 2), (other, loop))
+    return order
+
+
 def run_all(cases: list[Case], repeat: int) -> tuple[list[dict[str, Any]], Samples]:
     samples: Samples = {}
     for rep in range(repeat):
-        for case in cases:
-            for loop in case.loops:
-                started = time.perf_counter()
-                outcome = run_child(case, loop)
-                samples.setdefault((case.id, loop), []).append(outcome)
-                shown = outcome.get("error") or ", ".join(
-                    f"{m.key}={outcome['metrics'][m.key]:.4g}"
-                    for m in case.metrics
-                    if m.key in outcome["metrics"]
-                )
-                print(
-                    f"[{rep + 1}/{repeat}] {case.title} ({loop}): {shown} "
-                    f"[{time.perf_counter() - started:.1f} s]",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        for case, loop in jobs(cases, rep):
+            started = time.perf_counter()
+            outcome = run_child(case, loop)
+            samples.setdefault((case.id, loop), []).append(outcome)
+            shown = outcome.get("error") or ", ".join(
+                f"{m.key}={outcome['metrics'][m.key]:.4g}"
+                for m in case.metrics
+                if m.key in outcome["metrics"]
+            )
+            print(
+                f"[{rep + 1}/{repeat}] {case.title} ({loop}): {shown} "
+                f"[{time.perf_counter() - started:.1f} s]",
+                file=sys.stderr,
+                flush=True,
+            )
     results = []
     for case in cases:
         for loop in case.loops:
