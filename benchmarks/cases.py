@@ -21,6 +21,8 @@ WIDE = 10_000
 CPYTHON_GC = "CPython's default GC thresholds"
 #: a realistic parallelism, for the row that shows what the cap costs
 REALISTIC = 64
+#: issue 8: asyncflow's fan-out at REALISTIC reaches at least this share of the bare loop's
+BASELINE_SHARE = 0.5
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -60,11 +62,16 @@ class Case:
     loops: tuple[str, ...] = LOOPS
     note: str = ""
     extra: bool = False  # a labelled variant; `--quick` skips it
+    runner: str = ""  # the module in benchmarks/shapes/ when it is not the shape's own
+    #: the id of the case this one is compared with: the report shows this ÷ that, paired by
+    #: repetition and loop, on the first metric (selecting this case selects that one too)
+    versus: str = ""
+    versus_target: Target | None = None
 
     @property
     def module(self) -> str:
         """The module in benchmarks/shapes/ that measures it."""
-        return _MODULES.get(self.shape, self.shape)
+        return self.runner or _MODULES.get(self.shape, self.shape)
 
 
 _MODULES = {"io": "io_bound"}  # `io` would read as the standard library's
@@ -110,7 +117,19 @@ def plan(*, quick: bool) -> list[Case]:
             f"fanout N={big:,}, parallelism={REALISTIC}",
             {"n": big, "parallelism": REALISTIC},
             tis(),
-            extra=True,
+            versus="fanout-10k-p64-bare",
+            versus_target=goal(">=", BASELINE_SHARE),
+        ),
+        Case(
+            "fanout-10k-p64-bare",
+            "fanout",
+            f"fanout N={big:,}, parallelism={REALISTIC}, bare loop + group commit",
+            {"n": big, "parallelism": REALISTIC},
+            tis(),
+            runner="baseline",
+            note="no asyncflow: the bare loop (64 asyncio workers on a ready queue) persisting "
+            "queued, running and success of every task instance with an awaited aiosqlite "
+            "group commit into asyncflow's schema (benchmarks/shapes/baseline.py)",
         ),
         Case(
             "fanout-10k-empty",

@@ -159,7 +159,46 @@ def markdown(doc: dict[str, Any], cases: list[Case]) -> str:
             notes.append(f"- {case.title}: {case.note}")
     if notes:
         lines += ["", *notes]
+    lines += ratio_table(doc.get("ratios", []))
     return "\n".join(lines) + "\n"
+
+
+def ratio_table(ratios: list[dict[str, Any]]) -> list[str]:
+    """One row per compared pair: this case ÷ its baseline, each loop's ratio taken per
+    repetition (the two ran back to back) and shown as median (min-max)."""
+    if not ratios:
+        return []
+    lines = [
+        "",
+        "| ratio (paired by repetition) | asyncio | uvloop | target | met (asyncio / uvloop) |",
+        "|---|---:|---:|---|---|",
+    ]
+    pairs = dict.fromkeys((r["case"], r["versus"]) for r in ratios)
+    for case, versus in pairs:
+        rows = {r["loop"]: r for r in ratios if (r["case"], r["versus"]) == (case, versus)}
+        first = next(iter(rows.values()))
+        cells, met = [], []
+        for loop in LOOPS:
+            row = rows.get(loop)
+            summary = None if row is None else row["ratio"]
+            cells.append(DASH if row is None else _ratio_cell(summary))
+            if row is not None and row["met"] is not None:
+                met.append("pass" if row["met"] else "FAIL")
+            elif first["target"] is not None:
+                met.append(DASH)
+        lines.append(
+            f"| {first['title']} {chr(0xF7)} {first['versus_title']} | {cells[0]} | {cells[1]} | "
+            f"{first['target'] or ''} | {' / '.join(met)} |"
+        )
+    return lines
+
+
+def _ratio_cell(summary: dict[str, Any] | None) -> str:
+    if summary is None:
+        return "error"
+    if len(summary["values"]) == 1:
+        return f"{summary['median']:.2f}{TIMES}"
+    return f"{summary['median']:.2f}{TIMES} ({summary['min']:.2f}{DASH}{summary['max']:.2f})"
 
 
 def _metric(result: dict[str, Any] | None, key: str) -> dict[str, Any] | None:

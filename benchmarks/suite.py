@@ -43,6 +43,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--only", default="", help="comma-separated shapes to run, e.g. fanout,chain"
     )
     parser.add_argument(
+        "--cases",
+        default="",
+        help="comma-separated case ids to run, e.g. fanout-10k-p64 (which brings its baseline, "
+        "fanout-10k-p64-bare, for the asyncflow ÷ bare loop ratio)",
+    )
+    parser.add_argument(
         "--loops", default="asyncio,uvloop", help="event loops to run the loop-dependent shapes on"
     )
     parser.add_argument(
@@ -69,10 +75,17 @@ def select(args: argparse.Namespace) -> list[Case]:
     unknown = sorted(set(wanted) - set(known))
     if unknown:
         raise SystemExit(f"unknown shape(s) {unknown}; choose from {known}")
+    ids = {c.id for c in cases}
+    wanted_ids = {s for s in args.cases.split(",") if s}
+    if wanted_ids - ids:
+        raise SystemExit(f"unknown case(s) {sorted(wanted_ids - ids)}; choose from {sorted(ids)}")
+    wanted_ids |= {c.versus for c in cases if c.id in wanted_ids and c.versus}
     loops = [loop for loop in args.loops.split(",") if loop]
     selected = []
     for case in cases:
         if wanted and case.shape not in wanted:
+            continue
+        if wanted_ids and case.id not in wanted_ids:
             continue
         kept = tuple(loop for loop in case.loops if loop in loops or len(case.loops) == 1)
         if kept:
@@ -102,25 +115,45 @@ def run_child(case: Case, loop: str) -> dict[str, Any]:
     return {"error": f"exit {done.returncode}: {tail[0][:300]}"}
 
 
-def run_all(cases: list[Case], repeat: int) -> list[dict[str, Any]]:
-    samples: dict[tuple[str, str], list[dict[str, Any]]] = {}
+Samples = dict[tuple[str, str], list[dict[str, Any]]]
+
+
+def jobs(cases: list[Case], rep: int) -> list[tuple[Case, str]]:
+    """One repetition's runs, in table order, except that a case compared with a baseline runs
+    right beside it on each loop, first one then the other in turn, so that each ratio's two
+    sides share their moment and neither always runs first."""
+    by_id = {c.id: c for c in cases}
+    partner = {c.versus: c for c in cases if c.versus in by_id}
+    order: list[tuple[Case, str]] = []
+    for case in cases:
+        if case.id in partner:
+            continue  # runs beside the case compared with it
+        other = by_id.get(case.versus)
+        for loop in case.loops:
+            order.append((case, loop))
+            if other is not None and loop in other.loops:
+                order.insert(len(order) - (rep % 2), (other, loop))
+    return order
+
+
+def run_all(cases: list[Case], repeat: int) -> tuple[list[dict[str, Any]], Samples]:
+    samples: Samples = {}
     for rep in range(repeat):
-        for case in cases:
-            for loop in case.loops:
-                started = time.perf_counter()
-                outcome = run_child(case, loop)
-                samples.setdefault((case.id, loop), []).append(outcome)
-                shown = outcome.get("error") or ", ".join(
-                    f"{m.key}={outcome['metrics'][m.key]:.4g}"
-                    for m in case.metrics
-                    if m.key in outcome["metrics"]
-                )
-                print(
-                    f"[{rep + 1}/{repeat}] {case.title} ({loop}): {shown} "
-                    f"[{time.perf_counter() - started:.1f} s]",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        for case, loop in jobs(cases, rep):
+            started = time.perf_counter()
+            outcome = run_child(case, loop)
+            samples.setdefault((case.id, loop), []).append(outcome)
+            shown = outcome.get("error") or ", ".join(
+                f"{m.key}={outcome['metrics'][m.key]:.4g}"
+                for m in case.metrics
+                if m.key in outcome["metrics"]
+            )
+            print(
+                f"[{rep + 1}/{repeat}] {case.title} ({loop}): {shown} "
+                f"[{time.perf_counter() - started:.1f} s]",
+                file=sys.stderr,
+                flush=True,
+            )
     results = []
     for case in cases:
         for loop in case.loops:
@@ -143,7 +176,45 @@ def run_all(cases: list[Case], repeat: int) -> list[dict[str, Any]]:
                     },
                 }
             )
-    return results
+    return results, samples
+
+
+def ratios(cases: list[Case], samples: Samples) -> list[dict[str, Any]]:
+    """Each case with a `versus` ÷ that case, on the first metric: paired by repetition and loop
+    (the two ran one after the other), so a noisy moment weighs on both sides of a ratio."""
+    by_id = {c.id: c for c in cases}
+    found = []
+    for case in cases:
+        other = by_id.get(case.versus)
+        if other is None:
+            continue
+        key = case.metrics[0].key
+        for loop in case.loops:
+            if loop not in other.loops:
+                continue
+            pairs = zip(samples[(case.id, loop)], samples[(other.id, loop)], strict=True)
+            values = [
+                mine["metrics"][key] / theirs["metrics"][key]
+                for mine, theirs in pairs
+                if "error" not in mine and "error" not in theirs
+            ]
+            summary = summarize(values) if values else None
+            target = case.versus_target
+            found.append(
+                {
+                    "case": case.id,
+                    "versus": other.id,
+                    "title": case.title,
+                    "versus_title": other.title,
+                    "metric": key,
+                    "loop": loop,
+                    "ratio": summary,
+                    "target": None if target is None else str(target),
+                    "met": None if target is None or summary is None
+                    else target.met(summary["median"]),
+                }
+            )  # fmt: skip
+    return found
 
 
 def targets(cases: list[Case], results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -174,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     shown_args = sys.argv[1:] if argv is None else argv
     command = " ".join(["python -m benchmarks", *shown_args])
     started = time.perf_counter()
-    results = run_all(cases, args.repeat)
+    results, samples = run_all(cases, args.repeat)
     doc = {
         "command": command,
         "machine": machine(),
@@ -183,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - started, 1),
         "results": results,
         "targets": targets(cases, results),
+        "ratios": ratios(cases, samples),
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
