@@ -4,7 +4,9 @@ client; no browser is ever downloaded). Screenshots of each page go to docs/scre
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +20,13 @@ __all__ = ["restore_process_state"]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: where screenshots go: docs/screenshots/ when ASYNCFLOW_SCREENSHOTS=1 (to refresh the README's
+#: pictures), else a temporary folder, so that `make test` leaves the checkout untouched
+SHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("ASYNCFLOW_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "asyncflow-screenshots"
+)
 XSS = "<img src=x onerror=\"document.title='pwned'\">"
 
 playwright_api = pytest.importorskip("playwright.sync_api")
