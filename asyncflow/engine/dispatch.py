@@ -166,7 +166,7 @@ class Dispatch:
             run.unfinished -= 1
             if run.record.state is not DagRunState.RUNNING:
                 continue
-            for down_id in done.task.downstream_task_ids:
+            for down_id in run.downstream[done.task_id]:
                 down = run.tis[down_id]
                 down.up.add(done.state)
                 if down.state is NONE:
@@ -301,10 +301,11 @@ class Dispatch:
     def cancel(self, ti: LiveTI, reason: str, *, interrupt: bool = False) -> None:
         """Stop the running attempt of `ti`: its worker reports a failure with `reason`, or,
         with `interrupt` (shutdown), an interruption that costs no try."""
-        if ti.cancel_scope is not None:
+        worker = ti.worker
+        if worker is not None and not worker.done() and ti.cancel_reason is None:
             ti.cancel_reason = reason
             ti.interrupted = interrupt
-            ti.cancel_scope.cancel()
+            worker.cancel()
 
     def cancel_all(self, reason: str) -> None:
         for run in self.runs.values():
@@ -314,7 +315,7 @@ class Dispatch:
     def finish_attempt(self, ti: LiveTI, try_number: int, attempt: Attempt, context: Context,
                        now: datetime) -> None:  # fmt: skip
         """A worker reported how an attempt ended: free its slot and decide what follows."""
-        ti.cancel_scope = ti.cancel_reason = None
+        ti.worker = ti.cancel_reason = None
         self._occupy(ti, -1)
         if ti.state is not RUNNING or ti.try_number != try_number:
             return  # the task instance was cleared or marked while this attempt ran

@@ -26,8 +26,7 @@ from asyncflow.engine.context import DEFAULT_MAX_XCOM_BYTES
 from asyncflow.engine.dagruns import Schedules, manual_run
 from asyncflow.engine.dagsource import DagSource, check_dag
 from asyncflow.engine.events import EventBus, Subscription
-from asyncflow.engine.live import LiveDag, LiveRun
-from asyncflow.engine.planner import priority_weights
+from asyncflow.engine.live import LiveDag, LiveRun, Plan
 from asyncflow.engine.recovery import restore_run
 from asyncflow.engine.scheduler import Scheduler
 from asyncflow.engine.tasklog import install_capture
@@ -209,7 +208,7 @@ class Engine:
             tg.start_soon(external.poll, self, self._poll_interval)
 
     def _add_dag(self, dag: DAG, paused: Mapping[str, bool], now: datetime) -> None:
-        live_dag = LiveDag(dag, priority_weights(dag))
+        live_dag = LiveDag(Plan(dag))
         self._require().mirror.add_dag(live_dag, paused.get(dag.dag_id), now)
 
     async def _past_of(self, dag_id: str) -> list[PastStates] | None:
@@ -360,7 +359,7 @@ class Engine:
                 if dag_id not in mirror.dags:
                     self._add_dag(dag, paused, now)
                 else:
-                    mirror.replace_dag(dag_id, dag, priority_weights(dag))
+                    mirror.replace_dag(dag_id, Plan(dag))
                 schedules.prime(dag_id, latest[dag_id], now)
             for dag_id in gone:
                 mirror.remove_dag(dag_id)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import dataclasses
 from datetime import UTC, datetime
@@ -11,7 +12,8 @@ from typing import Any
 import anyio
 
 from asyncflow.engine.context import XComCache
-from asyncflow.engine.planner import UpstreamCounts
+from asyncflow.engine.planner import UpstreamCounts, priority_weights
+from asyncflow.engine.templating import prepare_templates
 from asyncflow.models.baseoperator import BaseOperator
 from asyncflow.models.dag import DAG
 from asyncflow.records import DagRun, TaskInstance
@@ -24,7 +26,6 @@ class LiveTI:
 
     __slots__ = (
         "cancel_reason",
-        "cancel_scope",
         "dirty",
         "duration",
         "end_date",
@@ -43,6 +44,7 @@ class LiveTI:
         "task_id",
         "try_number",
         "up",
+        "worker",
     )  # fmt: skip
 
     def __init__(self, run: LiveRun, task: BaseOperator, priority: int) -> None:
@@ -60,7 +62,7 @@ class LiveTI:
         self.priority = priority
         self.up = UpstreamCounts()
         self.dirty = False
-        self.cancel_scope: anyio.CancelScope | None = None
+        self.worker: asyncio.Task[None] | None = None  # the running attempt's worker task
         self.cancel_reason: str | None = None
         self.interrupted = False  # cancelled by shutdown: the attempt costs no try
         self.first_poke: datetime | None = None  # reschedule-mode sensors (memory only)
@@ -102,21 +104,41 @@ class LiveTI:
         )  # fmt: skip
 
 
+class Plan:
+    """What the mirror derives once from a DAG as loaded, for all of its runs: each task's
+    priority, and each task's downstream in the order the DAG defines them (so that equal
+    priorities start in a stable order: runs are predictable, and each commit's rows are
+    neighbours in the table, which SQLite writes several times faster than scattered ones)."""
+
+    __slots__ = ("dag", "downstream", "priorities")
+
+    def __init__(self, dag: DAG) -> None:
+        self.dag = dag
+        self.priorities = priority_weights(dag)
+        order = {task_id: n for n, task_id in enumerate(dag.task_dict)}
+        self.downstream: dict[str, tuple[str, ...]] = {
+            task.task_id: tuple(sorted(task.downstream_task_ids, key=order.__getitem__))
+            for task in dag.tasks
+        }
+        prepare_templates(dag)
+
+
 class LiveRun:
     """An active (queued or running) DAG run and its task instances."""
 
     __slots__ = (
-        "base_context", "conflict", "dag", "dirty", "is_new", "record", "tis",
-        "unfinished",
-        "waiters", "xcoms",
+        "base_context", "conflict", "dag", "dirty", "downstream", "is_new", "record", "tis",
+        "unfinished", "waiters", "xcoms",
     )  # fmt: skip
 
-    def __init__(self, dag: DAG, record: DagRun, priorities: dict[str, int]) -> None:
-        self.dag = dag
+    def __init__(self, plan: Plan, record: DagRun) -> None:
+        self.dag = plan.dag
+        self.downstream = plan.downstream
         self.record = record
+        priorities = plan.priorities
         self.tis: dict[str, LiveTI] = {
             task_id: LiveTI(self, task, priorities[task_id])
-            for task_id, task in dag.task_dict.items()
+            for task_id, task in plan.dag.task_dict.items()
         }
         self.unfinished = len(self.tis)
         self.xcoms: XComCache = {}
@@ -176,13 +198,12 @@ class LiveDag:
 
     __slots__ = (
         "backfill_limit",
-        "dag",
         "error",
         "has_past_deps",
         "past",
         "past_tasks",
         "paused",
-        "priorities",
+        "plan",
         "queued",
         "removed",
         "running_runs",
@@ -191,9 +212,9 @@ class LiveDag:
         "windows",
     )  # fmt: skip
 
-    def __init__(self, dag: DAG, priorities: dict[str, int]) -> None:
-        self.dag = dag
-        self.priorities = priorities
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        dag = plan.dag
         self.paused = False
         self.removed = False  # its file is gone or broken: no new runs; history stays
         #: why its schedule cannot be evaluated (a value of the DAG's that fails at run time)
@@ -234,6 +255,10 @@ class LiveDag:
         """The latest finished run before `logical_date`, if any."""
         at = bisect.bisect_left([p.logical_date for p in self.past], logical_date)
         return self.past[at - 1] if at else None
+
+    @property
+    def dag(self) -> DAG:
+        return self.plan.dag
 
     @property
     def active_runs(self) -> int:

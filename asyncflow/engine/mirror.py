@@ -22,9 +22,8 @@ import structlog
 from asyncflow.engine import limits
 from asyncflow.engine.dispatch import QUEUED, RUNNING, SCHEDULED, Blocker, Dispatch, later
 from asyncflow.engine.events import DagRunStateChanged
-from asyncflow.engine.live import LiveDag, LiveRun, LiveTI
+from asyncflow.engine.live import LiveDag, LiveRun, LiveTI, Plan
 from asyncflow.engine.planner import decide
-from asyncflow.models.dag import DAG
 from asyncflow.records import DagRun, DagRunType, TaskInstance
 from asyncflow.states import FINISHED, RUN_FINISHED, DagRunState, TaskState
 from asyncflow.store.base import DagRow, TIRow, XComRow, iso
@@ -51,10 +50,10 @@ class Mirror(Dispatch):
         live_dag.paused = paused
         self.dags[dag.dag_id] = live_dag
 
-    def replace_dag(self, dag_id: str, dag: DAG, priorities: dict[str, int]) -> None:
+    def replace_dag(self, dag_id: str, plan: Plan) -> None:
         """A changed DAG file: new runs use the new DAG; runs in flight keep theirs."""
         live_dag = self.dags[dag_id]
-        live_dag.dag, live_dag.priorities = dag, priorities
+        live_dag.plan = plan
         live_dag.removed = False
         live_dag.error = None
 
@@ -90,7 +89,7 @@ class Mirror(Dispatch):
     def add_run(self, dag_id: str, record: DagRun, now: datetime) -> LiveRun:
         """A new run, queued; inserted with its task instances in this burst's transaction."""
         live_dag = self.dags[dag_id]
-        run = LiveRun(live_dag.dag, record, live_dag.priorities)
+        run = LiveRun(live_dag.plan, record)
         self.runs[(record.dag_id, record.run_id)] = run
         self.burst.add_run(run)
         self.burst.events.append(
@@ -111,7 +110,7 @@ class Mirror(Dispatch):
         """The in-memory mirror of a stored run: task instances loaded, tasks added to the DAG
         since inserted, tasks gone from it marked removed."""
         live_dag = self.dags[dag_id]
-        run = LiveRun(live_dag.dag, record, live_dag.priorities)
+        run = LiveRun(live_dag.plan, record)
         by_id = {ti.task_id: ti for ti in stored}
         for task_id, live in run.tis.items():
             found = by_id.pop(task_id, None)

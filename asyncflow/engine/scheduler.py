@@ -173,7 +173,7 @@ class Scheduler:
             spawn = asyncio.get_running_loop().create_task
             workers = self.workers
             for start in burst.starts:
-                worker = spawn(self._work(start))
+                worker = start.ti.worker = spawn(self._work(start))
                 workers.add(worker)
                 worker.add_done_callback(workers.discard)
         for callbacks, context, where in burst.callbacks:
@@ -195,18 +195,22 @@ class Scheduler:
         attempt = Attempt(Ending.FAILED, "internal error: the attempt did not report")
         task_log = self._open_log(ti, rti.try_number)
         try:
-            with anyio.CancelScope() as scope:
-                ti.cancel_scope = scope
-                try:
-                    attempt = await run_attempt(ti.task, context, rti)
-                except Exception as exc:  # a bug of ours, not of the task: still report it
-                    log.exception("worker failed", ti=ti.key)
-                    attempt = Attempt(Ending.FAILED, f"internal error: {exc!r}")
-            if scope.cancelled_caught:
-                if ti.interrupted:
-                    attempt = Attempt(Ending.INTERRUPTED, ti.cancel_reason)
-                else:
-                    attempt = Attempt(Ending.FAILED, ti.cancel_reason or "cancelled")
+            try:
+                attempt = await run_attempt(ti.task, context, rti)
+            except asyncio.CancelledError:
+                # The mirror stops an attempt (timeout, clear, mark, shutdown) by cancelling
+                # its worker task and saying why: that is an outcome to report. A cancel
+                # without a reason comes from outside (the loop going away): not ours.
+                if ti.cancel_reason is None:
+                    raise
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+                ending = Ending.INTERRUPTED if ti.interrupted else Ending.FAILED
+                attempt = Attempt(ending, ti.cancel_reason)
+            except Exception as exc:  # a bug of ours, not of the task: still report it
+                log.exception("worker failed", ti=ti.key)
+                attempt = Attempt(Ending.FAILED, f"internal error: {exc!r}")
             if task_log is not None and attempt.error:
                 task_log.line(f"attempt ended {attempt.ending.value}: {attempt.error}")
         finally:

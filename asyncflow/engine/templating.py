@@ -197,6 +197,16 @@ def render(value: Any, context: Context, env: jinja2.Environment, key: int, shel
     return value
 
 
+def prepare_templates(dag: DAG) -> None:
+    """Mark, once per loaded DAG, the tasks whose templated fields hold nothing to render, so
+    that each of their attempts skips rendering altogether."""
+    for task in dag.tasks:
+        if task.template_fields and not any(
+            has_template(getattr(task, f, None)) for f in task.template_fields
+        ):
+            task.__dict__["_static_templates"] = True  # definitions are immutable once loaded
+
+
 def render_task(task: BaseOperator, context: Context) -> BaseOperator:
     """`task` itself when it has nothing to render, else a copy with its fields rendered."""
     if not task.template_fields or task.__dict__.get("_static_templates"):

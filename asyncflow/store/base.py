@@ -99,19 +99,21 @@ class PastStates(NamedTuple):
     states: dict[str, TaskState]
 
 
-_last_iso: tuple[datetime | None, str | None] = (None, None)
+_iso_cache: dict[tuple[datetime, Any], str] = {}
 
 
 def iso(value: datetime | None) -> str | None:
-    """ISO text of an aware datetime. The last answer is kept: a burst stamps many rows with
-    the same `now`, and isoformat() is a visible cost at 10,000 rows a burst."""
-    global _last_iso
+    """ISO text of an aware datetime. Recent answers are kept: a burst stamps many rows with
+    the same few instants (a row's start and end alternate), and isoformat() is a visible cost
+    at 10,000 rows a burst."""
     if value is None:
         return None
-    if value is _last_iso[0]:
-        return _last_iso[1]
-    text = value.isoformat(timespec="microseconds")
-    _last_iso = (value, text)
+    key = (value, value.tzinfo)  # equal instants in two zones have two texts
+    text = _iso_cache.get(key)
+    if text is None:
+        if len(_iso_cache) >= 64:
+            _iso_cache.clear()
+        text = _iso_cache[key] = value.isoformat(timespec="microseconds")
     return text
 
 
