@@ -27,7 +27,9 @@ COMMON_SETTINGS = ("dags_folder", "database", "home")
 #: the other settings, which `serve` also takes as flags (asyncflow.service.config.Settings)
 SERVE_SETTINGS = {
     "logs_folder": "task attempt logs; default <home>/logs",
-    "parallelism": "task instances running at once in the daemon; default 32",
+    "parallelism": "task instances running at once in the daemon; default 10000",
+    "thread_slots": "sync tasks (worker threads) at once; default 0 = min(32, CPUs + 4)",
+    "process_slots": "subprocess (Bash) tasks at once; default 0 = 2 per CPU, at least 4",
     "durability": "normal (survives a crash) or full (survives power loss); default normal",
     "default_timezone": "time zone of DAGs that name none; default UTC",
     "catchup_by_default": "catchup of DAGs that do not set it; default true",

@@ -59,7 +59,7 @@ def later(now: datetime, delay: timedelta) -> datetime:
 class Blocker(NamedTuple):
     """What a ready task instance waits for before it can take a slot."""
 
-    kind: Literal["dag", "pool", "task", "past"]
+    kind: Literal["dag", "pool", "task", "past", "kind"]
     dag_id: str
     name: str = ""  # the pool's name, or the task_id
 
@@ -78,10 +78,14 @@ Timer = tuple[datetime, int, Callable[[datetime], None]]
 
 class Dispatch:
     def __init__(self, *, bus: EventBus, parallelism: int, pools: dict[str, int],
-                 max_lost_attempts: int = 3) -> None:  # fmt: skip
+                 max_lost_attempts: int = 3,
+                 kind_slots: dict[str, int] | None = None) -> None:  # fmt: skip
         self.bus = bus
         self.parallelism = parallelism
         self.pools = pools
+        #: bounds per kind of work below parallelism (`thread`, `process`; see slots.py)
+        self.kind_slots = dict(kind_slots or {})
+        self.kind_used = dict.fromkeys(self.kind_slots, 0)
         self.max_lost_attempts = max_lost_attempts
         self.dags: dict[str, LiveDag] = {}
         self.runs: dict[tuple[str, str], LiveRun] = {}
@@ -185,8 +189,12 @@ class Dispatch:
         task = ti.task
         live_dag = self.dags[ti.run.dag_id]
         dag_id = live_dag.dag.dag_id
-        if live_dag.running_tasks >= live_dag.dag.max_active_tasks:
+        cap = live_dag.dag.max_active_tasks
+        if cap is not None and live_dag.running_tasks >= cap:
             return Blocker("dag", dag_id)
+        kind = ti.kind
+        if kind in self.kind_used and self.kind_used[kind] >= self.kind_slots[kind]:
+            return Blocker("kind", "", kind)
         pool = task.pool
         if pool is not None and self.pool_used.get(pool, 0) + task.pool_slots > self.pools.get(
             pool, 0
@@ -263,6 +271,9 @@ class Dispatch:
         live_dag = self.dags[ti.run.dag_id]
         self.running += sign
         live_dag.running_tasks += sign
+        kind = ti.kind
+        if kind in self.kind_used:
+            self.kind_used[kind] += sign
         if task.pool is not None:
             self.pool_used[task.pool] = self.pool_used.get(task.pool, 0) + sign * task.pool_slots
         if task.max_active_tis_per_dag is not None:
@@ -284,6 +295,9 @@ class Dispatch:
                     heapq.heappush(self._ready, heapq.heappop(waiting))
             if task.pool is not None:
                 self.unblock(Blocker("pool", "", task.pool))
+            waiting = self._blocked.get(Blocker("kind", "", kind))
+            if waiting:
+                heapq.heappush(self._ready, heapq.heappop(waiting))
 
     def idle_event(self) -> anyio.Event | None:
         """An event set once no task instance holds a slot (None: none holds one now)."""
@@ -400,6 +414,7 @@ class Dispatch:
     def statistics(self) -> dict[str, int]:
         return {
             "running": self.running,
+            **{f"running_{kind}": used for kind, used in self.kind_used.items()},
             "ready": len(self._ready),
             "blocked": sum(len(v) for v in self._blocked.values()),
             "active_runs": len(self.runs),

@@ -29,6 +29,7 @@ from asyncflow.engine.events import EventBus, Subscription
 from asyncflow.engine.live import LiveDag, LiveRun, Plan
 from asyncflow.engine.recovery import restore_run
 from asyncflow.engine.scheduler import Scheduler
+from asyncflow.engine.slots import DEFAULT_PARALLELISM, Slots
 from asyncflow.engine.tasklog import install_capture
 from asyncflow.exceptions import (
     DagAlreadyExists,
@@ -62,7 +63,9 @@ class Engine:
         dags: Iterable[DAG] = (),
         dags_folder: str | Path | None = None,
         database: str | Path = "asyncflow.db",
-        parallelism: int = 32,
+        parallelism: int = DEFAULT_PARALLELISM,
+        thread_slots: int | None = None,
+        process_slots: int | None = None,
         pools: Iterable[Pool] = (),
         clock: Clock | None = None,
         durability: Literal["normal", "full"] = "normal",
@@ -75,8 +78,12 @@ class Engine:
         max_lost_attempts: int = 3,
         max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
     ) -> None:
-        if parallelism < 1:
-            raise ValueError(f"parallelism must be at least 1, got {parallelism}")
+        for name, value in (("parallelism", parallelism), ("thread_slots", thread_slots),
+                            ("process_slots", process_slots)):  # fmt: skip
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        #: the bounds on task instances at once: all kinds, sync code in threads, subprocesses
+        self.slots = Slots(parallelism, thread_slots or 0, process_slots or 0).resolved()
         if max_xcom_bytes < 1:
             raise ValueError(f"max_xcom_bytes must be at least 1, got {max_xcom_bytes}")
         self.max_xcom_bytes = max_xcom_bytes
@@ -168,6 +175,7 @@ class Engine:
             bus=self.bus,
             clock=self.clock,
             parallelism=self.parallelism,
+            kind_slots=self.slots.by_kind(),
             pools=pools,
             logs_folder=self.logs_folder,
             max_lost_attempts=self.max_lost_attempts,
@@ -188,7 +196,9 @@ class Engine:
         for dag in dags:
             latest = await store.latest_automated_run(dag.dag_id)
             schedules.prime(dag.dag_id, latest, now)
-        limiter = CapacityLimiter(min(self.parallelism, 256))
+        limiter = CapacityLimiter(self.slots.thread)
+        log.info("engine limits", parallelism=self.slots.parallelism,
+                 thread_slots=self.slots.thread, process_slots=self.slots.process)  # fmt: skip
 
         async def run_scheduler(*, task_status: anyio.abc.TaskStatus[None]) -> None:
             thread_limiter.set(limiter)

@@ -20,6 +20,8 @@ from asyncflow.records import DagRun, TaskInstance
 from asyncflow.states import FAILED_STATES, FINISHED, DagRunState, TaskState
 from asyncflow.store.base import PastStates, RunRow, RunUpdate, TIRow, iso, run_row
 
+_new_row = tuple.__new__
+
 
 class LiveTI:
     """One task instance of an active run."""
@@ -32,6 +34,7 @@ class LiveTI:
         "error",
         "first_poke",
         "interrupted",
+        "kind",
         "lost",
         "max_tries",
         "next_try_at",
@@ -47,8 +50,9 @@ class LiveTI:
         "worker",
     )  # fmt: skip
 
-    def __init__(self, run: LiveRun, task: BaseOperator, priority: int) -> None:
+    def __init__(self, run: LiveRun, task: BaseOperator, priority: int, kind: str) -> None:
         self.run = run
+        self.kind = kind  # where its attempts work: loop, thread or process (slots.py)
         self.task = task
         self.task_id = task.task_id
         self.state = TaskState.NONE
@@ -89,11 +93,13 @@ class LiveTI:
 
     def row(self) -> TIRow:
         run = self.run
-        return TIRow(
+        # tuple.__new__ builds the named row without NamedTuple's Python-level __new__: this
+        # runs for every changed task instance of every burst
+        return _new_row(TIRow, (
             self.state, self.try_number, self.max_tries, iso(self.start_date),
             iso(self.end_date), self.duration, self.error, iso(self.next_try_at), self.lost,
             run.dag_id, run.run_id, self.task_id, -1,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def record(self) -> TaskInstance:
         return TaskInstance(
@@ -110,7 +116,7 @@ class Plan:
     priorities start in a stable order: runs are predictable, and each commit's rows are
     neighbours in the table, which SQLite writes several times faster than scattered ones)."""
 
-    __slots__ = ("dag", "downstream", "priorities")
+    __slots__ = ("dag", "downstream", "kinds", "priorities")
 
     def __init__(self, dag: DAG) -> None:
         self.dag = dag
@@ -120,6 +126,7 @@ class Plan:
             task.task_id: tuple(sorted(task.downstream_task_ids, key=order.__getitem__))
             for task in dag.tasks
         }
+        self.kinds = {task.task_id: task.runs_in for task in dag.tasks}
         prepare_templates(dag)
 
 
@@ -135,9 +142,9 @@ class LiveRun:
         self.dag = plan.dag
         self.downstream = plan.downstream
         self.record = record
-        priorities = plan.priorities
+        priorities, kinds = plan.priorities, plan.kinds
         self.tis: dict[str, LiveTI] = {
-            task_id: LiveTI(self, task, priorities[task_id])
+            task_id: LiveTI(self, task, priorities[task_id], kinds[task_id])
             for task_id, task in plan.dag.task_dict.items()
         }
         self.unfinished = len(self.tis)

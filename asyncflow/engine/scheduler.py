@@ -52,6 +52,7 @@ class Scheduler:
         logs_folder: Path | None = None,
         max_lost_attempts: int = 3,
         max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
+        kind_slots: dict[str, int] | None = None,
     ) -> None:
         self.store = store
         self.max_xcom_bytes = max_xcom_bytes
@@ -59,8 +60,9 @@ class Scheduler:
         self.bus = bus
         self.clock = clock
         self.mirror = Mirror(
-            bus=bus, parallelism=parallelism, pools=pools, max_lost_attempts=max_lost_attempts
-        )
+            bus=bus, parallelism=parallelism, pools=pools, max_lost_attempts=max_lost_attempts,
+            kind_slots=kind_slots,
+        )  # fmt: skip
         #: set when the loop died: every caller waiting on it is told
         self.crashed: BaseException | None = None
         self._replies: set[Reply] = set()

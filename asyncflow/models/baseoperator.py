@@ -12,7 +12,7 @@ import inspect
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from asyncflow.exceptions import (
     CrossDagDependencyError,
@@ -92,6 +92,10 @@ def _check_owners(kwargs: dict[str, Any]) -> None:
         raise where.error(f"task_group={checks.show(group)} is not a TaskGroup")
 
 
+#: where an attempt does its work (see `BaseOperator.runs_in`)
+RunsIn = Literal["loop", "thread", "process"]
+
+
 class BaseOperator:
     """The base of every operator. Identity is `task_id` within its DAG."""
 
@@ -101,6 +105,13 @@ class BaseOperator:
     ui_color: ClassVar[str] = "#fff"
     _accepted_args: ClassVar[frozenset[str]] = frozenset()
     _is_async: ClassVar[bool] = False
+
+    @property
+    def runs_in(self) -> RunsIn:
+        """Where an attempt does its work, which decides the slots it takes: `loop` (an
+        `async def` on the event loop: cheap, thousands at once), `thread` (sync code in a
+        worker thread) or `process` (a subprocess, bounded by the machine's CPUs)."""
+        return "loop" if self._is_async else "thread"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

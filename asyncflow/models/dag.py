@@ -119,7 +119,7 @@ class DAG:
         catchup: bool | None = None,
         default_args: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
-        max_active_tasks: int = 16,
+        max_active_tasks: int | None = None,
         max_active_runs: int = 16,
         dagrun_timeout: timedelta | None = None,
         on_success_callback: DagCallback | list[DagCallback] | None = None,
@@ -190,7 +190,12 @@ class DAG:
         )
         self.params: dict[str, Param] = as_params(checks.mapping(where, "params", params))
         check_defaults(self.params, where, required=self.timetable.can_be_scheduled)
-        self.max_active_tasks = checks.count(where, "max_active_tasks", max_active_tasks, minimum=1)
+        #: task instances of this DAG at once; None: only the engine's bounds apply
+        self.max_active_tasks = (
+            None
+            if max_active_tasks is None
+            else checks.count(where, "max_active_tasks", max_active_tasks, minimum=1)
+        )
         self.max_active_runs = checks.count(where, "max_active_runs", max_active_runs, minimum=1)
         #: the largest XCom (JSON) a task of this DAG may push; None: the engine's setting
         self.max_xcom_bytes = checks.optional_count(where, "max_xcom_bytes", max_xcom_bytes)

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from asyncflow.exceptions import AsyncflowSkipException, DagDefinitionError
 from asyncflow.models import checks, unsupported
-from asyncflow.models.baseoperator import BaseOperator, Context
+from asyncflow.models.baseoperator import BaseOperator, Context, RunsIn
 from asyncflow.models.dag import DAG, current_dag
 from asyncflow.models.param import Param
 from asyncflow.models.taskgroup import TaskGroup, current_group
@@ -98,6 +98,8 @@ class DecoratedShortCircuitOperator(_TaskFlowMixin, ShortCircuitOperator):
 
 class DecoratedBashOperator(_TaskFlowMixin, PythonOperator):
     """`@task.bash`: the function returns the command to run."""
+
+    runs_in: RunsIn = "process"
 
     def __init__(
         self,

@@ -26,7 +26,7 @@ from asyncflow.exceptions import (
     XComTooLarge,
 )
 from asyncflow.models import checks
-from asyncflow.models.baseoperator import BaseOperator, Context
+from asyncflow.models.baseoperator import BaseOperator, Context, RunsIn
 from asyncflow.models.dag import current_dag
 from asyncflow.models.xcom_arg import XComArg
 
@@ -67,6 +67,7 @@ class BashOperator(BaseOperator):
     template_fields = ("bash_command", "env", "cwd")
     template_shell_fields = ("bash_command",)
     ui_color = "#f0ede4"
+    runs_in: RunsIn = "process"
 
     def __init__(
         self,

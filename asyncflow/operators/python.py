@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from asyncflow.models.baseoperator import BaseOperator, Context
+from asyncflow.models.baseoperator import BaseOperator, Context, RunsIn
 from asyncflow.models.checks import mapping, show
 from asyncflow.models.xcom_arg import has_references, resolve_references
 from asyncflow.operators.branch import follow_branches
@@ -57,6 +57,10 @@ async def call_callable(
 class PythonOperator(BaseOperator):
     template_fields = ("templates_dict", "op_args", "op_kwargs")
     ui_color = "#ffefeb"
+
+    @property
+    def runs_in(self) -> RunsIn:
+        return "loop" if inspect.iscoroutinefunction(self.python_callable) else "thread"
 
     def __init__(
         self,

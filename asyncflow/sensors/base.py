@@ -25,7 +25,7 @@ from asyncflow.exceptions import (
     AsyncflowSkipException,
     DagDefinitionError,
 )
-from asyncflow.models.baseoperator import BaseOperator, Context
+from asyncflow.models.baseoperator import BaseOperator, Context, RunsIn
 from asyncflow.threads import run_sync
 
 
@@ -72,6 +72,10 @@ class BaseSensorOperator(BaseOperator):
         self.soft_fail = soft_fail
         self.exponential_backoff = exponential_backoff
         self.max_wait = _seconds(max_wait) if max_wait is not None else None
+
+    @property
+    def runs_in(self) -> RunsIn:
+        return "loop" if inspect.iscoroutinefunction(self.poke) else "thread"
 
     def poke(self, context: Context) -> Any:
         """Whether the condition holds now (a bool or a PokeReturnValue). Override it, as

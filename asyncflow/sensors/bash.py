@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from asyncflow.exceptions import AsyncflowFailException
-from asyncflow.models.baseoperator import Context
+from asyncflow.models.baseoperator import Context, RunsIn
 from asyncflow.operators.bash import child_environment, describe_exit, run_command
 from asyncflow.sensors.base import BaseSensorOperator
 
@@ -18,6 +18,7 @@ from asyncflow.sensors.base import BaseSensorOperator
 class BashSensor(BaseSensorOperator):
     template_fields = ("bash_command", "env", "cwd")
     template_shell_fields = ("bash_command",)
+    runs_in: RunsIn = "process"
 
     def __init__(
         self,

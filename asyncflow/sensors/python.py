@@ -3,10 +3,11 @@ be XComArgs (`@task.sensor` passes them), resolved at each poke."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from asyncflow.models.baseoperator import Context
+from asyncflow.models.baseoperator import Context, RunsIn
 from asyncflow.models.xcom_arg import resolve_references
 from asyncflow.operators.python import call_callable
 from asyncflow.sensors.base import BaseSensorOperator, PokeReturnValue
@@ -29,6 +30,10 @@ class PythonSensor(BaseSensorOperator):
         self.op_args = list(op_args or ())
         self.op_kwargs = dict(op_kwargs or {})
         self.templates_dict = dict(templates_dict) if templates_dict is not None else None
+
+    @property
+    def runs_in(self) -> RunsIn:
+        return "loop" if inspect.iscoroutinefunction(self.python_callable) else "thread"
 
     async def poke(self, context: Context) -> Any:
         if self.templates_dict is not None:

@@ -57,8 +57,13 @@ class Settings:
     database: str = str(_DEFAULT_HOME / "asyncflow.db")
     """A SQLite file path (default `<home>/asyncflow.db`) or ':memory:'."""
     logs_folder: Path = _DEFAULT_HOME / "logs"
-    parallelism: int = 32
-    """How many task instances run at once in the whole daemon."""
+    parallelism: int = 10_000
+    """How many task instances run at once in the whole daemon (`async def` tasks cost a
+    coroutine each, so the bound is high; threads and subprocesses have their own below)."""
+    thread_slots: int = 0
+    """Sync tasks (run in worker threads) at once; 0: min(32, CPUs + 4)."""
+    process_slots: int = 0
+    """Subprocess tasks (Bash) at once; 0: two per CPU, at least 4."""
     durability: Durability = "normal"
     """SQLite `synchronous=NORMAL` (survives a process crash) or FULL (survives power loss)."""
     default_timezone: str = "UTC"
@@ -271,6 +276,8 @@ _PARSERS: dict[str, _Parser] = {
     "database": _database,
     "logs_folder": _path,
     "parallelism": _int(1),
+    "thread_slots": _int(0),
+    "process_slots": _int(0),
     "durability": _choice("normal", "full"),
     "default_timezone": _timezone,
     "catchup_by_default": _bool,

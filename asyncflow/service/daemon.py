@@ -103,6 +103,8 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         "dags_folder": settings.dags_folder,
         "database": settings.database,
         "parallelism": settings.parallelism,
+        "thread_slots": settings.thread_slots or None,
+        "process_slots": settings.process_slots or None,
         "pools": [Pool(name, slots) for name, slots in settings.pools.items()],
         "durability": settings.durability,
         "dagbag_import_timeout": settings.dagbag_import_timeout,

@@ -33,7 +33,8 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.database == str(tmp_path / ".asyncflow" / "asyncflow.db")
     assert settings.logs_folder == tmp_path / ".asyncflow" / "logs"
     assert settings.dags_folder == tmp_path / "dags"
-    assert settings.parallelism == 32
+    assert settings.parallelism == 10_000
+    assert (settings.thread_slots, settings.process_slots) == (0, 0)  # 0: from the CPUs
     assert settings.durability == "normal"
     assert settings.default_timezone == "UTC"
     assert settings.catchup_by_default is True
@@ -167,7 +168,7 @@ def test_environment_booleans(word: str, expected: bool) -> None:
 
 
 def test_empty_environment_variable_counts_as_unset() -> None:
-    assert load_settings(environ={"ASYNCFLOW_PARALLELISM": ""}).parallelism == 32
+    assert load_settings(environ={"ASYNCFLOW_PARALLELISM": ""}).parallelism == 10_000
 
 
 def test_flags_accept_text_and_typed_values() -> None:
