@@ -74,7 +74,7 @@ class Case:
         return self.runner or _MODULES.get(self.shape, self.shape)
 
 
-_MODULES = {"io": "io_bound"}  # `io` would read as the standard library's
+_MODULES = {"io": "io_bound", "bash": "bash_bound"}  # `io` would read as the standard library's
 
 
 def plan(*, quick: bool) -> list[Case]:
@@ -169,6 +169,29 @@ def plan(*, quick: bool) -> list[Case]:
                 lower("wall_s", "wall s", goal("<=", 0.5)),
                 Metric("max_concurrency", "max running", higher_is_better=True),
             ),
+        ),
+        Case(
+            "io-10k-defaults",
+            "io",
+            f"io N={sleepers:,} x sleep 50 ms, the engine's defaults",
+            {"n": sleepers, "sleep_s": 0.05, "parallelism": None},
+            (
+                lower("wall_s", "wall s", goal("<", 1.0)),
+                Metric("max_concurrency", "max running", higher_is_better=True),
+            ),
+            note="no parallelism and no max_active_tasks given: what a new user gets",
+        ),
+        Case(
+            "bash-1k-defaults",
+            "bash",
+            f"bash N={k:,} x sleep 10 ms, the engine's defaults",
+            {"n": k, "sleep_s": 0.01},
+            (
+                lower("over_the_bound", "subprocesses over process_slots", goal("<=", 0)),
+                Metric("max_subprocesses", "most subprocesses at once", higher_is_better=False),
+                lower("wall_s", "wall s"),
+            ),
+            note="subprocess tasks are bounded by process_slots (2 per CPU, at least 4)",
         ),
         Case(
             "io-10k-gc",

@@ -127,8 +127,9 @@ def markdown(doc: dict[str, Any], cases: list[Case]) -> str:
             gain = DASH
             if not no_loop and summaries[0] and summaries[1]:
                 a, u = summaries[0]["median"], summaries[1]["median"]
-                ratio = u / a if metric.higher_is_better else a / u
-                gain = f"{ratio:.2f}{TIMES}"
+                if a and u:  # a count of zero has no ratio
+                    ratio = u / a if metric.higher_is_better else a / u
+                    gain = f"{ratio:.2f}{TIMES}"
             if no_loop:
                 cells = [f"{cell(summaries[0])} (no loop)", DASH]
             else:

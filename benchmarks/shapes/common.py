@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio
+
 from asyncflow import DAG, DagRunState, Engine, task
 from asyncflow.operators.empty import EmptyOperator
 
@@ -30,7 +32,8 @@ async def noop() -> None:
     return None
 
 
-def new_dag(dag_id: str, width: int, **kwargs: Any) -> DAG:
+def new_dag(dag_id: str, width: int | None, **kwargs: Any) -> DAG:
+    """A benchmark DAG; `width` None leaves max_active_tasks to the engine's default."""
     return DAG(
         dag_id,
         schedule=kwargs.pop("schedule", None),
@@ -96,17 +99,20 @@ class Timed:
 async def run_once(
     dag: DAG,
     *,
-    parallelism: int,
+    parallelism: int | None,
     durability: Durability = "normal",
     cpython_gc: bool = False,
     limit_s: float = 600,
+    during: Any = None,
 ) -> Timed:
-    """Start an engine on a fresh database, trigger `dag` once, wait for the run to finish."""
+    """Start an engine on a fresh database, trigger `dag` once, wait for the run to finish.
+    `parallelism` None: the engine's defaults. `during(engine)`, if given, runs beside."""
+    bounds = {} if parallelism is None else {"parallelism": parallelism}
     with temp_database() as database:
         async with Engine(
             dags=[dag],
             database=database,
-            parallelism=parallelism,
+            **bounds,
             durability=durability,
             run_schedules=False,
             **engine_gc_options(cpython_gc),
@@ -114,7 +120,11 @@ async def run_once(
             before = engine.statistics()
             started = time.perf_counter()
             run = await engine.trigger_dag(dag.dag_id)
-            done = await engine.wait_for_run(dag.dag_id, run.run_id, timeout=limit_s)
+            async with anyio.create_task_group() as beside:
+                if during is not None:
+                    beside.start_soon(during, engine)
+                done = await engine.wait_for_run(dag.dag_id, run.run_id, timeout=limit_s)
+                beside.cancel_scope.cancel()
             wall = time.perf_counter() - started
             after = engine.statistics()
             if done.state is not DagRunState.SUCCESS:

@@ -11,7 +11,7 @@ from benchmarks.shapes.common import new_dag, run_once
 
 
 async def measure(
-    n: int, sleep_s: float, parallelism: int, cpython_gc: bool = False
+    n: int, sleep_s: float, parallelism: int | None, cpython_gc: bool = False
 ) -> dict[str, float]:
     inside = {"now": 0, "most": 0}
 
