@@ -108,6 +108,8 @@ MODULES: dict[str, dict[str, str]] = {
     "airflow": {**_CORE},
     "airflow.sdk": {**_CORE, **_EXCEPTIONS},
     "airflow.sdk.exceptions": _EXCEPTIONS,
+    # the providers' shim over Airflow 2 / 3 names: the same objects as airflow.sdk
+    "airflow.providers.common.compat.sdk": {**_CORE, **_EXCEPTIONS},
     "airflow.exceptions": _EXCEPTIONS,
     "airflow.decorators": _DECORATORS,
     "airflow.sdk.definitions.decorators": _DECORATORS,
