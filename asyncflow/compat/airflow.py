@@ -57,6 +57,9 @@ _CORE = {
     "TaskInstanceState": "asyncflow.states:TaskState",
     "Context": _M + "baseoperator:Context",
     "timezone": "asyncflow.timezone",
+    "Variable": _M + "variable:Variable",
+    "Connection": _M + "connection:Connection",
+    "BaseHook": _M + "connection:BaseHook",
 }
 _BASH = {"BashOperator": _O + "bash:BashOperator"}
 _PYTHON = {
@@ -113,7 +116,14 @@ MODULES: dict[str, dict[str, str]] = {
     "airflow.exceptions": _EXCEPTIONS,
     "airflow.decorators": _DECORATORS,
     "airflow.sdk.definitions.decorators": _DECORATORS,
-    "airflow.models": {name: _CORE[name] for name in ("DAG", "BaseOperator", "Param", "Pool")},
+    "airflow.models": {
+        name: _CORE[name]
+        for name in ("DAG", "BaseOperator", "Param", "Pool", "Variable", "Connection")
+    },
+    "airflow.models.variable": {"Variable": _CORE["Variable"]},
+    "airflow.models.connection": {"Connection": _CORE["Connection"]},
+    "airflow.hooks.base": {"BaseHook": _CORE["BaseHook"]},
+    "airflow.sdk.bases.hook": {"BaseHook": _CORE["BaseHook"]},
     "airflow.models.dag": {"DAG": _CORE["DAG"]},
     "airflow.models.baseoperator": {
         name: _CORE[name] for name in ("BaseOperator", "chain", "cross_downstream")

@@ -92,14 +92,8 @@ MODULES: dict[str, tuple[str, str]] = {
     "airflow.notifications": ("notifiers", "use on_failure_callback with a function"),
 }
 
-_VARIABLES = ("Variable", "read settings from os.environ or from the DAG's params")
-_CONNECTIONS = ("Connection", "read credentials from os.environ inside the task")
-
 #: single names (imported from any Airflow module) asyncflow does not provide
 NAMES: dict[str, tuple[str, str]] = {
-    "Variable": _VARIABLES,
-    "Connection": _CONNECTIONS,
-    "BaseHook": ("BaseHook (connections)", _CONNECTIONS[1]),
     "Asset": MODULES["airflow.assets"],
     "AssetAlias": MODULES["airflow.assets"],
     "Dataset": MODULES["airflow.datasets"],

@@ -142,7 +142,7 @@ def test_the_hook_is_active_only_while_a_file_loads(tmp_path: Path) -> None:
             "Kubernetes provider",
             "BashOperator",
         ),
-        ("from airflow.sdk import Variable", "Variable", "os.environ"),
+        ("from airflow.hooks.http_hook import HttpHook", "Airflow hooks", "@task"),
         (
             "from airflow.providers.standard.operators.python import PythonVirtualenvOperator",
             "@task.virtualenv",
