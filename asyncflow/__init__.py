@@ -23,6 +23,7 @@ from asyncflow.exceptions import (
 )
 from asyncflow.models.baseoperator import BaseOperator, chain, cross_downstream
 from asyncflow.models.connection import BaseHook, Connection
+from asyncflow.models.current import get_current_context
 from asyncflow.models.dag import DAG
 from asyncflow.models.edges import Label
 from asyncflow.models.param import Param
@@ -104,6 +105,7 @@ __all__ = [
     "chain",
     "cross_downstream",
     "dag",
+    "get_current_context",
     "task",
     "task_group",
 ]

@@ -49,6 +49,7 @@ EXPECTED = [
     "chain",
     "cross_downstream",
     "dag",
+    "get_current_context",
     "task",
     "task_group",
 ]

@@ -60,9 +60,11 @@ _CORE = {
     "Variable": _M + "variable:Variable",
     "Connection": _M + "connection:Connection",
     "BaseHook": _M + "connection:BaseHook",
+    "get_current_context": _M + "current:get_current_context",
 }
 _BASH = {"BashOperator": _O + "bash:BashOperator"}
 _PYTHON = {
+    "get_current_context": _CORE["get_current_context"],
     "PythonOperator": _O + "python:PythonOperator",
     "BranchPythonOperator": _O + "python:BranchPythonOperator",
     "ShortCircuitOperator": _O + "python:ShortCircuitOperator",

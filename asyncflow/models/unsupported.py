@@ -119,11 +119,6 @@ NAMES: dict[str, tuple[str, str]] = {
     "EmailOperator": MODULES["airflow.providers.smtp"],
     "BaseNotifier": MODULES["airflow.notifications"],
     "MappedOperator": ("dynamic task mapping", _NO_MAPPING),
-    "get_current_context": (
-        "get_current_context()",
-        "take the context as an argument instead: a @task function may declare `**context` "
-        "(or `ti`, `ds`, `params`...) and receives them",
-    ),
     "XCom": ("the XCom model", "pull values with context['ti'].xcom_pull(...)"),
     "TaskInstance": ("the TaskInstance model", "use context['ti'] inside a task"),
     "DagRun": ("the DagRun model", "use context['dag_run'] inside a task"),

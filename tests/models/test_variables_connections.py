@@ -67,7 +67,7 @@ def test_variables_from_the_environment_and_defaults(monkeypatch: pytest.MonkeyP
         Variable.set("x", 1)
 
 
-# -- in a running engine ----------------------------------------------------------------------------
+# -- in a running engine ------------------------------------------------------------------------
 @pytest.mark.anyio
 async def test_tasks_and_templates_read_and_write_the_engines_variables(tmp_path: Path) -> None:
     seen: dict[str, object] = {}
@@ -87,7 +87,8 @@ async def test_tasks_and_templates_read_and_write_the_engines_variables(tmp_path
 
         shell = BashOperator(
             task_id="shell",
-            bash_command="echo {{ var.value.greeting }} {{ var.json.cfg.a }} {{ conn.warehouse.host }}",
+            bash_command="echo {{ var.value.greeting }} {{ var.json.cfg.a }} "
+            "{{ conn.warehouse.host }}",
         )
         shell >> sync_reader() >> async_reader()
 
