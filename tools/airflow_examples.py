@@ -94,6 +94,12 @@ EXPECTED: dict[str, Callable[[datetime], Expectation]] = {
         {"false_1": K, "branch_2": K, "true_2": K, "false_2": K, "join_2": K, "false_3": K},
     ),
     "example_branch_dop_operator_v3": _minute_branch,
+    # ignore_downstream_trigger_rules=True skips everything below; False only the direct
+    # downstream (task_4), after which task_6 (all_success) skips and task_7 (all_done) runs
+    **{
+        dag_id: (lambda logical: (S, {"false_*": K, "task_4": K, "task_6": K}))
+        for dag_id in ("example_short_circuit_operator", "example_short_circuit_decorator")
+    },
     # 2020 ranges: now and the logical date are outside
     "example_branch_datetime_operator": lambda logical: (S, {"date_in_range": K}),
     "example_branch_datetime_operator_3": lambda logical: (S, {"date_in_range": K}),
