@@ -190,8 +190,10 @@ def test_with_the_real_airflow_installed_the_hook_stays_off(
     package.mkdir()
     (package / "__init__.py").write_text("REAL = True\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with activate() as active:
-        import airflow
+    try:
+        with activate() as active:
+            import airflow
 
-        assert not active and airflow.REAL
-    monkeypatch.delitem(sys.modules, "airflow")
+            assert not active and airflow.REAL
+    finally:  # not monkeypatch.delitem: its undo would put this fake airflow back
+        sys.modules.pop("airflow", None)

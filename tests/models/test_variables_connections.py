@@ -180,7 +180,7 @@ async def test_airflow_import_paths_give_variable_connection_and_basehook(tmp_pa
     )
     bag = DagBag(tmp_path)
     bag.collect()
-    assert not bag.import_errors
+    assert not bag.import_errors, [str(e) for e in bag.import_errors.values()]
     async with Engine(dags=bag.dags.values(), database=":memory:") as engine:
         await engine.store.set_variable(VariableRow("who", "me"))
         await engine.store.set_connection(ConnectionRow("api", "http", host="api.example"))
