@@ -22,6 +22,8 @@ from asyncflow.exceptions import (
     TaskNotFound,
 )
 from asyncflow.models.baseoperator import BaseOperator, chain, cross_downstream
+from asyncflow.models.connection import BaseHook, Connection
+from asyncflow.models.current import get_current_context
 from asyncflow.models.dag import DAG
 from asyncflow.models.edges import Label
 from asyncflow.models.param import Param
@@ -29,6 +31,7 @@ from asyncflow.models.pool import Pool
 from asyncflow.models.taskflow import dag, task
 from asyncflow.models.taskgroup import TaskGroup, task_group
 from asyncflow.models.trigger_rule import TriggerRule, WeightRule
+from asyncflow.models.variable import Variable
 from asyncflow.models.xcom_arg import XComArg
 from asyncflow.records import DagRun, DagRunType, TaskInstance
 from asyncflow.states import DagRunState, TaskState
@@ -66,8 +69,10 @@ __all__ = [
     "AsyncflowFailException",
     "AsyncflowSkipException",
     "AsyncflowTaskTimeout",
+    "BaseHook",
     "BaseOperator",
     "Clock",
+    "Connection",
     "DagAlreadyExists",
     "DagDefinitionError",
     "DagNotFound",
@@ -93,12 +98,14 @@ __all__ = [
     "TaskState",
     "TaskStateChanged",
     "TriggerRule",
+    "Variable",
     "WeightRule",
     "XComArg",
     "__version__",
     "chain",
     "cross_downstream",
     "dag",
+    "get_current_context",
     "task",
     "task_group",
 ]

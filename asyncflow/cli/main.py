@@ -258,6 +258,43 @@ def _other_commands(b: _Builder, sub: Any) -> None:
     p.set_defaults(func="asyncflow.cli.main:version", task_logs=False, settings=False)
 
 
+def _secret_commands(b: _Builder, sub: Any) -> None:
+    m = "asyncflow.cli.secrets"
+    group = sub.add_parser("variables", help="Variables: list, get, set, delete, import, export")
+    var = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    b.leaf(var, "list", f"{m}:list_variables", "variables (secret-looking values as ***)")
+    p = b.leaf(var, "get", f"{m}:get_variable", "print a variable (the environment first)")
+    p.add_argument("key", metavar="KEY")
+    p.add_argument("--json", action="store_true", help="parse the value as JSON")
+    p.add_argument("--default", metavar="VALUE", help="printed when the variable is not set")
+    p = b.leaf(var, "set", f"{m}:set_variable", "create or replace a variable")
+    p.add_argument("key", metavar="KEY")
+    p.add_argument("value", metavar="VALUE")
+    p.add_argument("--json", action="store_true", help="check VALUE is JSON and store it so")
+    p.add_argument("--description", metavar="TEXT")
+    p = b.leaf(var, "delete", f"{m}:delete_variable", "delete a variable")
+    p.add_argument("key", metavar="KEY")
+    p = b.leaf(var, "import", f"{m}:import_variables", "set variables from a JSON object file")
+    p.add_argument("file", metavar="FILE")
+    p = b.leaf(var, "export", f"{m}:export_variables", "write the variables as a JSON object")
+    p.add_argument("file", metavar="FILE", help="- for standard output")
+
+    group = sub.add_parser("connections", help="Connections: list, get, add, delete")
+    conn = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    b.leaf(conn, "list", f"{m}:list_connections", "connections (without passwords)")
+    p = b.leaf(conn, "get", f"{m}:get_connection", "show a connection and its URI")
+    p.add_argument("conn_id", metavar="CONN_ID")
+    p = b.leaf(conn, "add", f"{m}:add_connection", "create or replace a connection")
+    p.add_argument("conn_id", metavar="CONN_ID")
+    p.add_argument("--conn-uri", metavar="URI", help="type://login:password@host:port/schema")
+    p.add_argument("--conn-json", metavar="JSON", help="the fields as a JSON object")
+    for field in ("type", "host", "login", "password", "schema", "extra", "description"):
+        p.add_argument(f"--conn-{field}", metavar="TEXT" if field != "extra" else "JSON")
+    p.add_argument("--conn-port", type=int, metavar="PORT")
+    p = b.leaf(conn, "delete", f"{m}:delete_connection", "delete a connection")
+    p.add_argument("conn_id", metavar="CONN_ID")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asyncflow",
@@ -282,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     _dag_commands(b, sub)
     _task_commands(b, sub)
     _other_commands(b, sub)
+    _secret_commands(b, sub)
     return parser
 
 

@@ -57,9 +57,14 @@ _CORE = {
     "TaskInstanceState": "asyncflow.states:TaskState",
     "Context": _M + "baseoperator:Context",
     "timezone": "asyncflow.timezone",
+    "Variable": _M + "variable:Variable",
+    "Connection": _M + "connection:Connection",
+    "BaseHook": _M + "connection:BaseHook",
+    "get_current_context": _M + "current:get_current_context",
 }
 _BASH = {"BashOperator": _O + "bash:BashOperator"}
 _PYTHON = {
+    "get_current_context": _CORE["get_current_context"],
     "PythonOperator": _O + "python:PythonOperator",
     "BranchPythonOperator": _O + "python:BranchPythonOperator",
     "ShortCircuitOperator": _O + "python:ShortCircuitOperator",
@@ -108,10 +113,19 @@ MODULES: dict[str, dict[str, str]] = {
     "airflow": {**_CORE},
     "airflow.sdk": {**_CORE, **_EXCEPTIONS},
     "airflow.sdk.exceptions": _EXCEPTIONS,
+    # the providers' shim over Airflow 2 / 3 names: the same objects as airflow.sdk
+    "airflow.providers.common.compat.sdk": {**_CORE, **_EXCEPTIONS},
     "airflow.exceptions": _EXCEPTIONS,
     "airflow.decorators": _DECORATORS,
     "airflow.sdk.definitions.decorators": _DECORATORS,
-    "airflow.models": {name: _CORE[name] for name in ("DAG", "BaseOperator", "Param", "Pool")},
+    "airflow.models": {
+        name: _CORE[name]
+        for name in ("DAG", "BaseOperator", "Param", "Pool", "Variable", "Connection")
+    },
+    "airflow.models.variable": {"Variable": _CORE["Variable"]},
+    "airflow.models.connection": {"Connection": _CORE["Connection"]},
+    "airflow.hooks.base": {"BaseHook": _CORE["BaseHook"]},
+    "airflow.sdk.bases.hook": {"BaseHook": _CORE["BaseHook"]},
     "airflow.models.dag": {"DAG": _CORE["DAG"]},
     "airflow.models.baseoperator": {
         name: _CORE[name] for name in ("BaseOperator", "chain", "cross_downstream")

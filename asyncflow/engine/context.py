@@ -11,7 +11,10 @@ import structlog
 
 from asyncflow.engine.tasklog import current_log
 from asyncflow.exceptions import XComTooLarge
+from asyncflow.models.connection import ConnectionAccessor
 from asyncflow.models.param import resolve_params
+from asyncflow.models.secrets import redact
+from asyncflow.models.variable import VariableAccessor
 from asyncflow.models.xcom_arg import RETURN_KEY
 from asyncflow.records import DagRun
 
@@ -46,6 +49,8 @@ class _Macros:
 
 
 macros = _Macros()
+_VARIABLES = VariableAccessor()
+_CONNECTIONS = ConnectionAccessor()
 
 
 def run_context(dag: DAG, run: DagRun) -> dict[str, Any]:
@@ -69,6 +74,8 @@ def run_context(dag: DAG, run: DagRun) -> dict[str, Any]:
         "params": resolve_params(dag.params, run.conf, dag_id=dag.dag_id),
         "macros": macros,
         "conf": run.conf,
+        "var": _VARIABLES,
+        "conn": _CONNECTIONS,
     }
     context.update(dag.user_defined_macros)
     return context
@@ -171,7 +178,9 @@ class RuntimeTaskInstance:
         if log is not None:
             log.line(line)
         else:
-            _task_log.info(line, dag_id=self.dag_id, task_id=self.task_id, run_id=self.run_id)
+            _task_log.info(
+                redact(line), dag_id=self.dag_id, task_id=self.task_id, run_id=self.run_id
+            )
 
     def skip(self, task_ids: Iterable[str]) -> None:
         """Mark these (downstream) tasks to be skipped when this attempt succeeds."""

@@ -29,6 +29,7 @@ from asyncflow.engine.events import EventBus, Subscription
 from asyncflow.engine.live import LiveDag, LiveRun, Plan
 from asyncflow.engine.recovery import restore_run
 from asyncflow.engine.scheduler import Scheduler
+from asyncflow.engine.secrets import StoreSecrets
 from asyncflow.engine.slots import DEFAULT_PARALLELISM, Slots
 from asyncflow.engine.tasklog import install_capture
 from asyncflow.exceptions import (
@@ -40,6 +41,7 @@ from asyncflow.exceptions import (
 )
 from asyncflow.models.dag import DAG
 from asyncflow.models.pool import Pool
+from asyncflow.models.secrets import current_backend
 from asyncflow.models.xcom_arg import RETURN_KEY
 from asyncflow.records import DagRun, TaskInstance
 from asyncflow.states import RUN_FINISHED, DagRunState, TaskState
@@ -202,6 +204,7 @@ class Engine:
 
         async def run_scheduler(*, task_status: anyio.abc.TaskStatus[None]) -> None:
             thread_limiter.set(limiter)
+            current_backend.set(StoreSecrets(store))  # Variable / Connection in tasks
             try:
                 await scheduler.run(task_status=task_status)
             except Exception as exc:

@@ -23,6 +23,7 @@ from asyncflow.exceptions import (
     AsyncflowSkipException,
 )
 from asyncflow.models.baseoperator import BaseOperator, Context
+from asyncflow.models.current import current_context
 from asyncflow.models.xcom_arg import RETURN_KEY
 from asyncflow.threads import run_sync
 
@@ -62,6 +63,7 @@ def _describe(exc: BaseException) -> str:
 async def run_attempt(task: BaseOperator, context: Context, ti: RuntimeTaskInstance) -> Attempt:
     """Render, execute (bounded by execution_timeout), and collect XComs and skips."""
     timeout: timedelta | None = task.execution_timeout
+    current_context.set(context)  # get_current_context(), in this attempt's asyncio task
     try:
         task = render_task(task, context)
         context["task"] = task

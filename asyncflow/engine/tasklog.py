@@ -19,6 +19,7 @@ from typing import TextIO
 
 import structlog
 
+from asyncflow.models.secrets import redact
 from asyncflow.privatefiles import create_private_file, private_folders
 
 log = structlog.get_logger("asyncflow.tasklog")
@@ -51,7 +52,7 @@ class TaskLog:
                 private_folders(self.path.parent)
                 fd = create_private_file(self.path, os.O_WRONLY | os.O_APPEND)
                 self._file = open(fd, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-            self._file.write(text)
+            self._file.write(redact(text))
         except (OSError, ValueError) as exc:
             self.dropped = 1
             self._discard()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asyncflow.engine.shellquote import ShellScanner
@@ -198,20 +199,77 @@ def render(value: Any, context: Context, env: jinja2.Environment, key: int, shel
 
 
 def prepare_templates(dag: DAG) -> None:
-    """Mark, once per loaded DAG, the tasks whose templated fields hold nothing to render, so
-    that each of their attempts skips rendering altogether."""
+    """Mark, once per loaded DAG, the tasks whose templated fields hold nothing to render (no
+    template, no template file's name), so that each of their attempts skips rendering."""
     for task in dag.tasks:
+        exts = tuple(task.template_ext)
         if task.template_fields and not any(
-            has_template(getattr(task, f, None)) for f in task.template_fields
+            has_template(value := getattr(task, f, None)) or names_file(value, exts)
+            for f in task.template_fields
         ):
             task.__dict__["_static_templates"] = True  # definitions are immutable once loaded
+
+
+def names_file(value: Any, exts: tuple[str, ...]) -> bool:
+    """Whether `value` (or a string inside it) is a template file's name."""
+    if not exts:
+        return False
+    if isinstance(value, str):
+        return value.endswith(exts)
+    if isinstance(value, list | tuple | set):
+        return any(names_file(v, exts) for v in value)
+    if isinstance(value, dict):
+        return any(names_file(v, exts) for v in value.values())
+    return False
+
+
+def searchpath(dag: DAG | None) -> list[Path]:
+    """Where template files are looked for: the DAG file's folder, then template_searchpath."""
+    if dag is None:
+        return []
+    folders = [Path(dag.fileloc).parent] if dag.fileloc else []
+    return folders + [Path(p) for p in dag.template_searchpath]
+
+
+def read_files(value: Any, exts: tuple[str, ...], folders: list[Path], task_id: str) -> Any:
+    """`value` with each string that names a template file replaced by the file's text."""
+    if isinstance(value, str):
+        if not value.endswith(exts):
+            return value
+        for folder in folders:
+            path = folder / value
+            if path.is_file():
+                return path.read_text(encoding="utf-8")
+        where = ", ".join(str(f) for f in folders) or "nowhere (the task has no DAG)"
+        raise AsyncflowError(
+            f"task {task_id!r}: template file {value!r} (its name ends with one of "
+            f"{list(exts)}) is not in {where}: fix the path, add its folder to the DAG's "
+            "template_searchpath, or end the value with a space to pass it as text"
+        )
+    if isinstance(value, list | tuple | set):
+        return type(value)(read_files(v, exts, folders, task_id) for v in value)
+    if isinstance(value, dict):
+        return {k: read_files(v, exts, folders, task_id) for k, v in value.items()}
+    return value
+
+
+def render_string(task: BaseOperator, source: str, context: Context) -> Any:
+    """`task.render_template(source, context)`: one string rendered in the task's DAG's
+    environment (its macros, filters and template_searchpath)."""
+    env = _environment(task.dag, False)
+    return render(source, context, env, id(env), False)
 
 
 def render_task(task: BaseOperator, context: Context) -> BaseOperator:
     """`task` itself when it has nothing to render, else a copy with its fields rendered."""
     if not task.template_fields or task.__dict__.get("_static_templates"):
         return task
-    fields = [f for f in task.template_fields if has_template(getattr(task, f, None))]
+    exts = tuple(task.template_ext)
+    fields = [
+        f
+        for f in task.template_fields
+        if has_template(value := getattr(task, f, None)) or names_file(value, exts)
+    ]
     if not fields:
         task.__dict__["_static_templates"] = True  # definitions are immutable once loaded
         return task
@@ -223,8 +281,11 @@ def render_task(task: BaseOperator, context: Context) -> BaseOperator:
         shell = name in task.template_shell_fields
         env = _environment(task.dag, shell)
         try:
+            value = getattr(task, name)
+            if names_file(value, exts):
+                value = read_files(value, exts, searchpath(task.dag), task.task_id)
             scope = {**context, "__shell_env": shell_env} if shell else context
-            rendered = render(getattr(task, name), scope, env, id(env), shell)
+            rendered = render(value, scope, env, id(env), shell)
         except ShellPositionError as exc:
             raise AsyncflowError(f"task {task.task_id!r}: field {name!r}: {exc}") from exc
         except jinja2.TemplateError as exc:

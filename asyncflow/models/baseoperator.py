@@ -102,6 +102,9 @@ class BaseOperator:
     template_fields: ClassVar[Sequence[str]] = ()
     #: template fields rendered for a shell: every `{{ ... }}` value is shell-quoted
     template_shell_fields: ClassVar[Sequence[str]] = ()
+    #: a template field's string value ending with one of these names a template file, read
+    #: from the DAG file's folder or the DAG's template_searchpath (``"run.sh"``)
+    template_ext: Sequence[str] = ()
     ui_color: ClassVar[str] = "#fff"
     _accepted_args: ClassVar[frozenset[str]] = frozenset()
     _is_async: ClassVar[bool] = False
@@ -358,6 +361,20 @@ class BaseOperator:
                 dag_id=self._dag.dag_id,
                 task_id=self.task_id,
             )
+
+    def render_template(self, content: Any, context: Context) -> Any:
+        """`content` (a string, or strings inside lists and dicts) rendered with Jinja against
+        `context`, in this task's DAG's environment (user_defined_macros, filters...)."""
+        from importlib import import_module
+
+        templating = import_module("asyncflow.engine.templating")  # the engine renders
+        if isinstance(content, str):
+            return templating.render_string(self, content, context)
+        if isinstance(content, list | tuple | set):
+            return type(content)(self.render_template(v, context) for v in content)
+        if isinstance(content, dict):
+            return {k: self.render_template(v, context) for k, v in content.items()}
+        return content
 
     def set_upstream(self, other: Any) -> None:
         self._relate(other, upstream=True)

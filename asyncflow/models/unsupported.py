@@ -92,14 +92,8 @@ MODULES: dict[str, tuple[str, str]] = {
     "airflow.notifications": ("notifiers", "use on_failure_callback with a function"),
 }
 
-_VARIABLES = ("Variable", "read settings from os.environ or from the DAG's params")
-_CONNECTIONS = ("Connection", "read credentials from os.environ inside the task")
-
 #: single names (imported from any Airflow module) asyncflow does not provide
 NAMES: dict[str, tuple[str, str]] = {
-    "Variable": _VARIABLES,
-    "Connection": _CONNECTIONS,
-    "BaseHook": ("BaseHook (connections)", _CONNECTIONS[1]),
     "Asset": MODULES["airflow.assets"],
     "AssetAlias": MODULES["airflow.assets"],
     "Dataset": MODULES["airflow.datasets"],
@@ -125,11 +119,6 @@ NAMES: dict[str, tuple[str, str]] = {
     "EmailOperator": MODULES["airflow.providers.smtp"],
     "BaseNotifier": MODULES["airflow.notifications"],
     "MappedOperator": ("dynamic task mapping", _NO_MAPPING),
-    "get_current_context": (
-        "get_current_context()",
-        "take the context as an argument instead: a @task function may declare `**context` "
-        "(or `ti`, `ds`, `params`...) and receives them",
-    ),
     "XCom": ("the XCom model", "pull values with context['ti'].xcom_pull(...)"),
     "TaskInstance": ("the TaskInstance model", "use context['ti'] inside a task"),
     "DagRun": ("the DagRun model", "use context['dag_run'] inside a task"),

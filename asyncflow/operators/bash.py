@@ -66,6 +66,7 @@ def describe_exit(code: int) -> str:
 class BashOperator(BaseOperator):
     template_fields = ("bash_command", "env", "cwd")
     template_shell_fields = ("bash_command",)
+    template_ext = (".sh", ".bash")
     ui_color = "#f0ede4"
     runs_in: RunsIn = "process"
 

@@ -69,11 +69,22 @@ class PythonOperator(BaseOperator):
         op_args: Sequence[Any] | None = None,
         op_kwargs: Mapping[str, Any] | None = None,
         templates_dict: Mapping[str, Any] | None = None,
+        templates_exts: Sequence[str] | None = None,
         show_return_value_in_logs: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         where = self.where()
+        if templates_exts is not None:  # a value ending so is a template file's name
+            if isinstance(templates_exts, str) or not (
+                isinstance(templates_exts, Sequence)
+                and all(isinstance(ext, str) for ext in templates_exts)
+            ):
+                raise where.error(
+                    f"templates_exts={show(templates_exts)} is not a list of file name endings "
+                    "such as ['.sql']"
+                )
+            self.template_ext = tuple(templates_exts)
         if not callable(python_callable):
             raise where.error(f"python_callable must be callable, got {show(python_callable)}")
         self.python_callable = python_callable

@@ -92,6 +92,28 @@ class DagRow(NamedTuple):
     last_seen: str | None
 
 
+class VariableRow(NamedTuple):
+    key: str
+    value: str  # as stored: JSON text when it was set with serialize_json
+    description: str = ""
+
+
+class ConnectionRow(NamedTuple):
+    conn_id: str
+    conn_type: str = ""
+    description: str = ""
+    host: str | None = None
+    schema: str | None = None
+    login: str | None = None
+    password: str | None = None
+    port: int | None = None
+    extra: str | None = None  # JSON text
+
+
+VARIABLE_COLUMNS = VariableRow._fields
+CONNECTION_COLUMNS = ConnectionRow._fields
+
+
 class PastStates(NamedTuple):
     """A finished run's states of some tasks: what depends_on_past looks back at."""
 
@@ -286,3 +308,44 @@ class Store(ABC):
     @abstractmethod
     async def set_pool(self, name: str, slots: int | None) -> None:
         """Create or resize a pool; `slots=None` deletes it."""
+
+    # -- Variables and Connections ----------------------------------------------------------
+    # The async methods serve the CLI and the engine; the `_sync` ones serve task code, which
+    # calls `Variable.get()` without awaiting, from the loop (async tasks, templates) or a
+    # worker thread: each is one point query or write, safe from any thread, short enough to
+    # run on the loop.
+    @abstractmethod
+    async def get_variables(self) -> list[VariableRow]:
+        """Every variable, by key."""
+
+    @abstractmethod
+    async def set_variable(self, row: VariableRow) -> None:
+        """Create or replace a variable."""
+
+    @abstractmethod
+    async def delete_variable(self, key: str) -> bool:
+        """Whether there was such a variable."""
+
+    @abstractmethod
+    async def get_connections(self) -> list[ConnectionRow]:
+        """Every connection, by conn_id."""
+
+    @abstractmethod
+    async def set_connection(self, row: ConnectionRow) -> None:
+        """Create or replace a connection."""
+
+    @abstractmethod
+    async def delete_connection(self, conn_id: str) -> bool:
+        """Whether there was such a connection."""
+
+    @abstractmethod
+    def get_variable_sync(self, key: str) -> VariableRow | None: ...
+
+    @abstractmethod
+    def set_variable_sync(self, row: VariableRow) -> None: ...
+
+    @abstractmethod
+    def delete_variable_sync(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def get_connection_sync(self, conn_id: str) -> ConnectionRow | None: ...

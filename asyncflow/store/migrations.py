@@ -81,6 +81,25 @@ STEPS: list[str] = [
     """
     ALTER TABLE task_instance ADD COLUMN lost_count INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: Variables and Connections (Airflow's), managed with `asyncflow variables/connections`
+    """
+    CREATE TABLE variable (
+        key          TEXT PRIMARY KEY,
+        value        TEXT NOT NULL,
+        description  TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE connection (
+        conn_id      TEXT PRIMARY KEY,
+        conn_type    TEXT NOT NULL DEFAULT '',
+        description  TEXT NOT NULL DEFAULT '',
+        host         TEXT,
+        schema       TEXT,
+        login        TEXT,
+        password     TEXT,
+        port         INTEGER,
+        extra        TEXT
+    );
+    """,
 ]
 
 LATEST = len(STEPS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -24,10 +25,14 @@ from asyncflow.records import DagRun, ImportErrorRecord, TaskInstance
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.store import migrations
 from asyncflow.store.base import (
+    CONNECTION_COLUMNS,
     RUN_COLUMNS,
     TI_COLUMNS,
+    VARIABLE_COLUMNS,
+    ConnectionRow,
     PastStates,
     Store,
+    VariableRow,
     WriteBatch,
     WriteResult,
     XComRow,
@@ -68,6 +73,9 @@ class SQLiteStore(Store):
         self.durability = durability
         self._conn: aiosqlite.Connection | None = None
         self.commits = 0
+        #: the `_sync` methods' connection (a file database) and the lock that serializes them
+        self._sync_conn: sqlite3.Connection | None = None
+        self._sync_lock = threading.Lock()
 
     @property
     def in_memory(self) -> bool:
@@ -123,6 +131,10 @@ class SQLiteStore(Store):
                 raise
 
     async def close(self) -> None:
+        with self._sync_lock:
+            sync_conn, self._sync_conn = self._sync_conn, None
+        if sync_conn is not None:
+            sync_conn.close()
         conn, self._conn = self._conn, None
         if conn is None:
             return
@@ -335,6 +347,99 @@ class SQLiteStore(Store):
 
         with anyio.CancelScope(shield=True):
             await self._call(change)
+
+    # -- Variables and Connections ------------------------------------------------------------
+    async def _change(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with anyio.CancelScope(shield=True):
+            try:
+                result = await self._call(lambda db: _in_transaction(db, fn))
+            except sqlite3.Error as exc:
+                raise StoreError(_explain(exc, self.database)) from exc
+        return result
+
+    async def get_variables(self) -> list[VariableRow]:
+        rows = await self._fetch(f"{_VARIABLE_SELECT} ORDER BY key")
+        return [VariableRow(*row) for row in rows]
+
+    async def set_variable(self, row: VariableRow) -> None:
+        await self._change(lambda db: db.execute(_VARIABLE_UPSERT, row))
+
+    async def delete_variable(self, key: str) -> bool:
+        return await self._change(lambda db: _deleted(db, "variable", "key", key))
+
+    async def get_connections(self) -> list[ConnectionRow]:
+        rows = await self._fetch(f"{_CONNECTION_SELECT} ORDER BY conn_id")
+        return [ConnectionRow(*row) for row in rows]
+
+    async def set_connection(self, row: ConnectionRow) -> None:
+        await self._change(lambda db: db.execute(_CONNECTION_UPSERT, row))
+
+    async def delete_connection(self, conn_id: str) -> bool:
+        return await self._change(lambda db: _deleted(db, "connection", "conn_id", conn_id))
+
+    def _sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn`, one statement (its own transaction), on this thread. A file database gets
+        a connection of its own (WAL lets it read beside the engine's writer); an in-memory
+        one exists only in the store's connection, which SQLite (serialized mode) lets another
+        thread use: a statement landing inside the engine's open batch commits with it."""
+        if self._conn is None:
+            raise StoreError(f"database {self.database} is not open")
+        with self._sync_lock:
+            db = self._sync_conn
+            if db is None and self.in_memory:
+                db = self._conn._conn
+            elif db is None:
+                db = self._sync_conn = sqlite3.connect(
+                    self.database, isolation_level=None, check_same_thread=False, timeout=10
+                )
+            try:
+                return fn(db)
+            except sqlite3.Error as exc:
+                raise StoreError(_explain(exc, self.database)) from exc
+
+    def get_variable_sync(self, key: str) -> VariableRow | None:
+        rows = self._sync(
+            lambda db: db.execute(f"{_VARIABLE_SELECT} WHERE key=?", (key,)).fetchall()
+        )
+        return VariableRow(*rows[0]) if rows else None
+
+    def set_variable_sync(self, row: VariableRow) -> None:
+        self._sync(lambda db: db.execute(_VARIABLE_UPSERT, row))
+
+    def delete_variable_sync(self, key: str) -> bool:
+        return self._sync(lambda db: _deleted(db, "variable", "key", key))
+
+    def get_connection_sync(self, conn_id: str) -> ConnectionRow | None:
+        sql = f"{_CONNECTION_SELECT} WHERE conn_id=?"
+        rows = self._sync(lambda db: db.execute(sql, (conn_id,)).fetchall())
+        return ConnectionRow(*rows[0]) if rows else None
+
+
+_VARIABLE_SELECT = f"SELECT {', '.join(VARIABLE_COLUMNS)} FROM variable"
+_VARIABLE_UPSERT = (
+    f"INSERT OR REPLACE INTO variable ({', '.join(VARIABLE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(VARIABLE_COLUMNS))})"
+)
+_CONNECTION_SELECT = f"SELECT {', '.join(CONNECTION_COLUMNS)} FROM connection"
+_CONNECTION_UPSERT = (
+    f"INSERT OR REPLACE INTO connection ({', '.join(CONNECTION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(CONNECTION_COLUMNS))})"
+)
+
+
+def _in_transaction(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(db)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return result
+
+
+def _deleted(db: sqlite3.Connection, table: str, column: str, value: str) -> bool:
+    return db.execute(f"DELETE FROM {table} WHERE {column}=?", (value,)).rowcount > 0
 
 
 def _apply(db: sqlite3.Connection, batch: WriteBatch) -> WriteResult:

@@ -142,7 +142,7 @@ def test_the_hook_is_active_only_while_a_file_loads(tmp_path: Path) -> None:
             "Kubernetes provider",
             "BashOperator",
         ),
-        ("from airflow.sdk import Variable", "Variable", "os.environ"),
+        ("from airflow.hooks.http_hook import HttpHook", "Airflow hooks", "@task"),
         (
             "from airflow.providers.standard.operators.python import PythonVirtualenvOperator",
             "@task.virtualenv",
@@ -190,8 +190,10 @@ def test_with_the_real_airflow_installed_the_hook_stays_off(
     package.mkdir()
     (package / "__init__.py").write_text("REAL = True\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with activate() as active:
-        import airflow
+    try:
+        with activate() as active:
+            import airflow
 
-        assert not active and airflow.REAL
-    monkeypatch.delitem(sys.modules, "airflow")
+            assert not active and airflow.REAL
+    finally:  # not monkeypatch.delitem: its undo would put this fake airflow back
+        sys.modules.pop("airflow", None)

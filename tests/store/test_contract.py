@@ -11,7 +11,15 @@ import pytest
 
 from asyncflow import DagRun, DagRunState, DagRunType, TaskState
 from asyncflow.exceptions import StoreError
-from asyncflow.store.base import NewRun, Store, TIRow, WriteBatch, run_row
+from asyncflow.store.base import (
+    ConnectionRow,
+    NewRun,
+    Store,
+    TIRow,
+    VariableRow,
+    WriteBatch,
+    run_row,
+)
 from asyncflow.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
@@ -138,3 +146,47 @@ async def test_a_closed_store_raises_store_error() -> None:
     with pytest.raises(StoreError, match="not open"):
         await closed.get_dag_runs()
     assert issubclass(StoreError, OSError)
+
+
+async def test_variables_are_set_replaced_listed_and_deleted(store: Store) -> None:
+    await store.set_variable(VariableRow("b", '{"x": 1}', "json"))
+    await store.set_variable(VariableRow("a", "one"))
+    await store.set_variable(VariableRow("a", "two", "replaced"))
+    assert await store.get_variables() == [
+        VariableRow("a", "two", "replaced"),
+        VariableRow("b", '{"x": 1}', "json"),
+    ]
+    assert await store.delete_variable("a") is True
+    assert await store.delete_variable("a") is False
+    assert [row.key for row in await store.get_variables()] == ["b"]
+
+
+async def test_the_sync_access_sees_and_makes_the_same_variables(store: Store) -> None:
+    await store.set_variable(VariableRow("k", "v"))
+    assert store.get_variable_sync("k") == VariableRow("k", "v", "")
+    assert store.get_variable_sync("missing") is None
+    store.set_variable_sync(VariableRow("k2", "from a task"))
+    assert VariableRow("k2", "from a task", "") in await store.get_variables()
+    assert store.delete_variable_sync("k2") is True
+    assert store.delete_variable_sync("k2") is False
+    assert [row.key for row in await store.get_variables()] == ["k"]
+
+
+async def test_the_sync_access_works_from_a_worker_thread(store: Store) -> None:
+    import anyio.to_thread
+
+    await store.set_variable(VariableRow("k", "v"))
+    row = await anyio.to_thread.run_sync(store.get_variable_sync, "k")
+    assert row is not None and row.value == "v"
+
+
+async def test_connections_are_set_read_and_deleted(store: Store) -> None:
+    row = ConnectionRow("db", "postgres", "main", "h", "s", "u", "p@ss", 5432, '{"sslmode": "x"}')
+    await store.set_connection(row)
+    await store.set_connection(ConnectionRow("a", "http", host="example.org"))
+    assert await store.get_connections() == [ConnectionRow("a", "http", host="example.org"), row]
+    assert store.get_connection_sync("db") == row
+    assert store.get_connection_sync("nope") is None
+    assert await store.delete_connection("db") is True
+    assert await store.delete_connection("db") is False
+    assert store.get_connection_sync("db") is None

@@ -1,0 +1,314 @@
+"""Airflow's own example DAGs, loaded and run by asyncflow, against the states Airflow gives them.
+
+    python -m tools.airflow_examples [--cache DIR] [--timeout SECONDS] [--only SUBSTRING]
+
+1. `pip download --no-deps` the two wheels (apache-airflow-core, apache-airflow-providers-standard)
+   into a cache folder outside the repository (default ~/.cache/asyncflow-airflow-examples) and
+   extracts their ``example_dags`` folders there. Nothing of Airflow's enters the repository.
+2. Loads each folder with asyncflow's DAG loader (`DagBag`), whose Airflow import hook serves
+   ``airflow.*`` with asyncflow's objects: the files are loaded unchanged.
+3. Runs every loaded DAG once, as `asyncflow dags test` does: one in-memory engine, a manual run
+   each, all at once. The engine's clock is real but hurried: any wait longer than a moment (a
+   retry_delay, a poke_interval, a TimeSensor's target) is cut short by moving the clock
+   forward, so a DAG ends in seconds in the state it would reach in real time.
+4. Prints one row per file (loads?, its DAGs, each DAG's run state and task states, the error),
+   then compares each DAG with the states real Airflow ends it in (`EXPECTED`, from Airflow's
+   documented semantics of each example; DAGs not listed there are counted as unverified).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fnmatch
+import logging
+import re
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import anyio
+
+from asyncflow import DAG, Engine
+from asyncflow.loading.dagbag import DagBag
+
+CORE = "apache-airflow-core==3.3.2"
+STANDARD = "apache-airflow-providers-standard"
+FOLDERS = ("airflow/example_dags", "airflow/providers/standard/example_dags")
+DEFAULT_CACHE = Path.home() / ".cache" / "asyncflow-airflow-examples"
+
+S, F, K, U = "success", "failed", "skipped", "upstream_failed"
+
+Expectation = tuple[str, dict[str, str]]
+
+
+def _weekday_branch(logical: datetime) -> Expectation:
+    # BranchDayOfWeekOperator looks at the wall clock (use_task_logical_date=False)
+    today = datetime.now(UTC).weekday()
+    if today == 0:  # Monday
+        return F_, {"branch_false": K, "make_weekend_choice": K, "branch_weekend": K,
+                    "branch_mid_week": K}  # fmt: skip
+    weekend = today >= 5
+    return F_, {"branch_true": K, "branch_weekend" if not weekend else "branch_mid_week": K}
+
+
+def _time_branch(logical: datetime) -> Expectation:
+    # target_lower 15:00 > target_upper 00:00: Airflow moves the upper bound to the next day
+    inside = datetime.now(UTC).hour >= 15
+    return F_, {"date_outside_range" if inside else "date_in_range": K}
+
+
+def _minute_branch(logical: datetime) -> Expectation:
+    return F_, {"empty_task_2" if logical.minute % 2 == 0 else "empty_task_1": K}
+
+
+F_ = S  # run state: success
+_ALL_SUCCESS = (
+    "child_dag", "example_bash_decorator", "example_bash_operator", "example_branch_labels",
+    "example_complex", "example_custom_weight", "example_dag_decorator", "example_display_name",
+    "example_dynamic_task_mapping", "example_dynamic_task_mapping_with_no_taskflow_operators",
+    "example_params_trigger_ui", "example_params_ui_tutorial",
+    "example_passing_params_via_test_command", "example_python_decorator",
+    "example_setup_teardown", "example_setup_teardown_taskflow", "example_simplest_dag",
+    "example_task_group", "example_task_group_decorator", "example_trigger_target_dag",
+    "example_xcom", "example_xcom_args", "example_xcom_args_with_operators", "latest_only",
+    "latest_only_with_trigger", "tutorial", "tutorial_dag", "tutorial_taskflow_api",
+    "tutorial_taskflow_templates", "example_sensor_decorator",
+    "example_measurement_correction_decorator", "example_measurement_correction_operator",
+)  # fmt: skip
+
+#: dag_id -> the logical date -> (run state, {task_id glob: final state}); tasks no glob
+#: matches end in `success`. What real Airflow gives a manual run (`airflow dags test`) of each
+#: example, from the operators' documented semantics and the example's own comments.
+EXPECTED: dict[str, Callable[[datetime], Expectation]] = {
+    **{dag_id: (lambda logical: (S, {})) for dag_id in _ALL_SUCCESS},
+    "example_failed_dag": lambda logical: (F, {"fail_task": F}),
+    # ALL_SUCCESS after a skip is skipped, ONE_SUCCESS runs
+    "example_skip_dag": lambda logical: (S, {"skip_operator_*": K, "all_success": K, "final_1": K}),
+    "example_nested_branch_dag": lambda logical: (
+        S,
+        {"false_1": K, "branch_2": K, "true_2": K, "false_2": K, "join_2": K, "false_3": K},
+    ),
+    "example_branch_dop_operator_v3": _minute_branch,
+    # ignore_downstream_trigger_rules=True skips everything below; False only the direct
+    # downstream (task_4), after which task_6 (all_success) skips and task_7 (all_done) runs
+    **{
+        dag_id: (lambda logical: (S, {"false_*": K, "task_4": K, "task_6": K}))
+        for dag_id in ("example_short_circuit_operator", "example_short_circuit_decorator")
+    },
+    # 2020 ranges: now and the logical date are outside
+    "example_branch_datetime_operator": lambda logical: (S, {"date_in_range": K}),
+    "example_branch_datetime_operator_3": lambda logical: (S, {"date_in_range": K}),
+    "example_branch_datetime_operator_2": _time_branch,
+    "example_weekday_branch_operator": _weekday_branch,
+}
+
+
+@dataclass
+class DagOutcome:
+    dag_id: str
+    run_state: str = "not run"
+    logical_date: datetime | None = None
+    tasks: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class FileOutcome:
+    path: str
+    loads: bool
+    error: str | None = None
+    dags: list[DagOutcome] = field(default_factory=list)
+
+
+class HurriedClock:
+    """The wall clock plus an offset that grows whenever someone would wait long: a wait is cut
+    to at most `longest` seconds by moving the clock forward to `longest` before its deadline."""
+
+    def __init__(self, longest: float = 0.2) -> None:
+        self.offset = timedelta()
+        self.longest = timedelta(seconds=longest)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    async def wait(self, event: anyio.Event, deadline: datetime | None) -> None:
+        if deadline is None:
+            await event.wait()
+            return
+        delay = deadline - self.now()
+        if delay > self.longest:
+            self.offset += delay - self.longest
+            delay = self.longest
+        if delay > timedelta():
+            with anyio.move_on_after(delay.total_seconds()):
+                await event.wait()
+
+
+def fetch(cache: Path) -> list[Path]:
+    """The two wheels' example folders, downloaded and extracted once into `cache`."""
+    wheels = cache / "wheels"
+    if not list(wheels.glob("apache_airflow_core-*.whl")):
+        wheels.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet"]
+        subprocess.run([*command, "-d", str(wheels), CORE, STANDARD], check=True)
+    tree = cache / "tree"
+    if not tree.exists():
+        for wheel in sorted(wheels.glob("*.whl")):
+            with zipfile.ZipFile(wheel) as archive:
+                members = [m for m in archive.namelist() if "/example_dags/" in m]
+                archive.extractall(tree, members)
+    return [tree / folder for folder in FOLDERS]
+
+
+def load(folder: Path) -> tuple[DagBag, list[Path]]:
+    bag = DagBag(folder, import_timeout=60.0)
+    bag.collect()
+    files = sorted(p for p in folder.glob("*.py") if p.name != "__init__.py")
+    return bag, files
+
+
+def short(message: str, limit: int = 240) -> str:
+    """An import error without the loader's location prefix, cut to `limit` characters."""
+    message = re.sub(r"^line \d+( \(in [^)]*\))?: ", "", message)
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def first_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else text
+
+
+async def run_all(dags: list[DAG], seconds: float) -> dict[str, DagOutcome]:
+    outcomes = {dag.dag_id: DagOutcome(dag.dag_id) for dag in dags}
+    clock = HurriedClock()
+    async with Engine(
+        dags=dags, database=":memory:", run_schedules=False, clock=clock, parallelism=64
+    ) as engine:
+        runs: dict[str, str] = {}
+        for dag in dags:
+            try:
+                run = await engine.trigger_dag(dag.dag_id)
+                runs[dag.dag_id] = run.run_id
+            except Exception as exc:
+                outcomes[dag.dag_id].error = f"trigger: {type(exc).__name__}: {exc}"
+
+        async def wait(dag_id: str, run_id: str) -> None:
+            with anyio.move_on_after(seconds):
+                await engine.wait_for_run(dag_id, run_id)
+
+        async with anyio.create_task_group() as tg:
+            for dag_id, run_id in runs.items():
+                tg.start_soon(wait, dag_id, run_id)
+        for dag_id, run_id in runs.items():
+            run = await engine.get_dag_run(dag_id, run_id)
+            outcome = outcomes[dag_id]
+            outcome.run_state = str(run.state.value)
+            outcome.logical_date = run.logical_date
+            errors = []
+            for ti in await engine.get_task_instances(dag_id, run_id):
+                name = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
+                outcome.tasks[name] = str(ti.state.value)
+                if ti.error and ti.state.value in ("failed", "up_for_retry"):
+                    errors.append(f"{name}: {first_line(ti.error)}")
+            if errors:
+                outcome.error = "; ".join(errors)
+    return outcomes
+
+
+def verdict(outcome: DagOutcome) -> str:
+    """'ok', 'WRONG: ...' or 'unverified'."""
+    expected = EXPECTED.get(outcome.dag_id)
+    if expected is None:
+        return "unverified"
+    run_state, rules = expected(outcome.logical_date or datetime.now(UTC))
+    wrong = []
+    if outcome.run_state != run_state:
+        wrong.append(f"run {outcome.run_state} (Airflow: {run_state})")
+    for task, state in outcome.tasks.items():
+        want = next((s for pattern, s in rules.items() if fnmatch.fnmatchcase(task, pattern)), S)
+        if state != want:
+            wrong.append(f"{task} {state} (Airflow: {want})")
+    return "ok" if not wrong else "WRONG: " + ", ".join(wrong)
+
+
+def summarize_tasks(tasks: Mapping[str, str]) -> str:
+    by_state: dict[str, list[str]] = {}
+    for task, state in tasks.items():
+        by_state.setdefault(state, []).append(task)
+    parts = []
+    for state, names in sorted(by_state.items()):
+        shown = names if state != "success" else []
+        parts.append(f"{len(names)} {state}" + (f" ({', '.join(shown)})" if shown else ""))
+    return "; ".join(parts)
+
+
+def quiet() -> None:
+    """The loader's and the engine's log lines say what the table says: keep errors only."""
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per DAG run")
+    parser.add_argument("--only", default="", help="only files whose name contains this")
+    parser.add_argument("--verbose", action="store_true", help="every task's state")
+    args = parser.parse_args(argv)
+    quiet()
+    files: list[FileOutcome] = []
+    dags: list[DAG] = []
+    for folder in fetch(args.cache):
+        bag, paths = load(folder)
+        errors = bag.import_errors
+        owned = bag.dag_files
+        for path in paths:
+            if args.only not in path.name:
+                continue
+            rel = path.relative_to(args.cache / "tree").as_posix()
+            error = errors.get(str(path))
+            if error is not None:
+                message = str(error).removeprefix(f"{path}: ")
+                files.append(FileOutcome(rel, False, short(message)))
+                continue
+            outcome = FileOutcome(rel, True)
+            for dag_id in owned.get(str(path), []):
+                dags.append(bag.get_dag(dag_id))
+                outcome.dags.append(DagOutcome(dag_id))
+            files.append(outcome)
+    with contextlib.redirect_stdout(sys.stderr):  # what the tasks print
+        results = anyio.run(run_all, dags, args.timeout) if dags else {}
+    ok = unverified = 0
+    print(f"{'file':58} {'loads':5}  DAG: run state, tasks, verdict / error")
+    for file in files:
+        print(f"{file.path:58} {'yes' if file.loads else 'NO':5}  {file.error or ''}")
+        for i, placeholder in enumerate(file.dags):
+            result = file.dags[i] = results.get(placeholder.dag_id, placeholder)
+            judged = verdict(result)
+            ok += judged == "ok"
+            unverified += judged == "unverified"
+            tasks = (
+                ", ".join(f"{t}={s}" for t, s in result.tasks.items())
+                if args.verbose
+                else summarize_tasks(result.tasks)
+            )
+            print(f"    {result.dag_id}: {result.run_state}; {tasks}; {judged}")
+            if result.error and judged != "ok":
+                print(f"        error: {result.error[:300]}")
+    loaded = sum(f.loads for f in files)
+    total_dags = sum(len(f.dags) for f in files)
+    print(
+        f"\n{loaded} of {len(files)} files load; {ok} of {total_dags} DAGs end in Airflow's "
+        f"states ({unverified} not verified: no expectation encoded)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
