@@ -106,6 +106,10 @@ def render(cli: Cli) -> int:
     context: Any = task_context(run_context(dag, run), task, ti)
     rendered = render_task(task, context)
     fields = {name: getattr(rendered, name, None) for name in task.template_fields}
+    # values a bash_command references: they reach bash as variables, never as shell text
+    variables = dict(getattr(rendered, "template_env", None) or {})
+    if variables:
+        fields["template variables"] = variables
     if cli.out.json:
         cli.out.data({"dag_id": dag.dag_id, "run_id": run.run_id, "task_id": task_id,
                       "fields": fields})  # fmt: skip
