@@ -119,3 +119,15 @@ def test_an_application_that_configures_logging_gets_readable_lines(tmp_path: Pa
     assert "WARNING asyncflow.runner task attempt failed dag_id='talky'" in err
     assert "RuntimeError: it broke" in err
     assert "{'event'" not in err  # a message, not a dict
+
+
+def test_every_library_logger_goes_through_stdlib_logging() -> None:
+    """structlog's own loggers print when nobody configured structlog: the package uses
+    `asyncflow.logs.get_logger` everywhere, which never does."""
+    package = Path(__file__).parents[2] / "asyncflow"
+    direct = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if "structlog.get_logger(" in path.read_text()
+    ]
+    assert direct == []
