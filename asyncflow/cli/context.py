@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, tzinfo
 from functools import cached_property
@@ -26,6 +27,7 @@ from asyncflow.service.config import Settings, load_settings
 if TYPE_CHECKING:
     from asyncflow.loading.dagbag import DagBag
     from asyncflow.models.dag import DAG
+    from asyncflow.records import DagRun
     from asyncflow.store.sqlite import SQLiteStore
 
 T = TypeVar("T")
@@ -72,7 +74,18 @@ class Cli:
         settings = self.settings
         apply_dag_defaults(settings)
         bag = DagBag(settings.dags_folder, import_timeout=settings.dagbag_import_timeout)
-        bag.collect()
+        loader_log = logging.getLogger("asyncflow.dagbag")
+        level = loader_log.level
+        loader_log.setLevel(logging.ERROR)  # each failure is summed up below, not logged
+        try:
+            bag.collect()
+        finally:
+            loader_log.setLevel(level)
+        if bag.import_errors and self.args.func.rpartition(":")[2] != "list_import_errors":
+            self.out.note(
+                f"warning: {len(bag.import_errors)} DAG file(s) failed to import; see "
+                "`asyncflow dags list-import-errors`"
+            )
         return bag
 
     def get_dag(self, dag_id: str) -> DAG:
@@ -80,14 +93,52 @@ class Cli:
         dag = bag.dags.get(dag_id)
         if dag is not None:
             return dag
-        hint = ""
+        hint = close_matches(dag_id, bag.dags)
         if bag.import_errors:
-            hint = (
+            hint += (
                 f"; {len(bag.import_errors)} DAG files failed to import "
                 "(asyncflow dags list-import-errors)"
             )
         raise CommandError(
-            f"DAG {dag_id!r} is not in the DAG folder {self.settings.dags_folder}{hint}"
+            f"no such DAG {dag_id!r} in the DAG folder {self.settings.dags_folder}{hint}"
+        )
+
+    def is_paused(self, dag: DAG) -> bool:
+        """The DAG's paused flag in the database, or its default before the daemon saw it."""
+        none: dict[str, bool] = {}
+        paused = self.read_store(lambda store: store.get_paused(), none)
+        return paused.get(dag.dag_id, bool(dag.is_paused_upon_creation))
+
+    def get_task_id(self, dag: DAG, task_id: str) -> str:
+        if task_id in dag.task_dict:
+            return task_id
+        raise CommandError(
+            f"no such task {task_id!r} in DAG {dag.dag_id!r}{close_matches(task_id, dag.task_dict)}"
+        )
+
+    def find_run(self, dag_id: str, wanted: str | None) -> DagRun:
+        """A run of `dag_id` named by its run_id or its logical date; the latest run (by
+        logical date) when `wanted` is None. "no such run" with the close run ids otherwise."""
+
+        async def read(store: SQLiteStore) -> tuple[DagRun | None, list[str]]:
+            if wanted is None:
+                latest = await store.get_dag_runs(dag_id, limit=1)
+                return (latest[0] if latest else None), []
+            run = await store.get_dag_run(dag_id, wanted)
+            if run is None and (date := _maybe_date(wanted, self.zone)) is not None:
+                run = await store.find_dag_run(dag_id, date)
+            recent = [] if run else [r.run_id for r in await store.get_dag_runs(dag_id, limit=500)]
+            return run, recent
+
+        nothing: tuple[DagRun | None, list[str]] = (None, [])
+        run, recent = self.read_store(read, nothing)
+        if run is not None:
+            return run
+        if wanted is None:
+            raise CommandError(f"DAG {dag_id!r} has no runs yet (asyncflow dags trigger {dag_id})")
+        raise CommandError(
+            f"no such run {wanted!r} of DAG {dag_id!r} (a run_id or a logical date)"
+            f"{close_matches(wanted, recent)}"
         )
 
     # -- the database ------------------------------------------------------------------------
@@ -156,6 +207,24 @@ class Cli:
         except PermissionError:  # alive, another user's
             pass
         return pid
+
+
+def close_matches(word: str, known: Iterable[str]) -> str:
+    """ "; did you mean 'a' or 'b'?" with the names closest to `word`, or ""."""
+    import difflib
+
+    matches = difflib.get_close_matches(word, list(known), n=3, cutoff=0.6)
+    if not matches:
+        return ""
+    return "; did you mean " + " or ".join(repr(m) for m in matches) + "?"
+
+
+def _maybe_date(text: str, zone: tzinfo) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return value.replace(tzinfo=zone) if value.tzinfo is None else value
 
 
 def run_async(fn: Callable[[], Awaitable[T]]) -> T:

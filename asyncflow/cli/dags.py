@@ -14,9 +14,10 @@ from asyncflow.cli.context import Cli
 from asyncflow.cli.localrun import local_pools, run_in_memory
 from asyncflow.cli.output import CommandError
 from asyncflow.cli.render import RUN_COLUMNS, run_dict
-from asyncflow.exitcodes import EX_USAGE
+from asyncflow.exitcodes import EX_UNAVAILABLE, EX_USAGE
 
 if TYPE_CHECKING:
+    from asyncflow.models.dag import DAG
     from asyncflow.records import DagRun
     from asyncflow.store.sqlite import SQLiteStore
 
@@ -31,15 +32,6 @@ def parse_conf(text: str | None) -> dict[str, Any] | None:
     if not isinstance(conf, dict):
         raise CommandError(f"--conf must be a JSON object, got {text!r}", EX_USAGE)
     return conf
-
-
-def _warn_import_errors(cli: Cli) -> None:
-    errors = cli.dagbag.import_errors
-    if errors:
-        cli.out.note(
-            f"warning: {len(errors)} DAG files failed to import; see "
-            "`asyncflow dags list-import-errors`"
-        )
 
 
 # -- list, list-import-errors -----------------------------------------------------------------
@@ -63,15 +55,30 @@ def list_dags(cli: Cli) -> int:
     ]
     columns = ("dag_id", "schedule", "is_paused", "tasks", "tags", "fileloc")
     cli.out.rows(rows, columns, empty=f"no DAGs in {folder}")
-    _warn_import_errors(cli)
     return 0
 
 
 def list_import_errors(cli: Cli) -> int:
+    """Each failing file (relative to the DAG folder), then its error wrapped below it;
+    `-o json|yaml|plain` a record per file."""
+    import textwrap
+
     errors = cli.dagbag.import_errors
-    rows = [{"filepath": path, "error": str(error)} for path, error in sorted(errors.items())]
-    cli.out.rows(rows, ("filepath", "error"), empty="no import errors")
-    return 1 if rows else 0
+    folder = cli.settings.dags_folder
+    rows = []
+    for path, error in sorted(errors.items()):
+        message = str(error)
+        message = message.removeprefix(f"{path}: ")
+        rows.append({"filepath": path, "file": os.path.relpath(path, folder), "error": message})
+    if cli.out.format != "table" or not rows:
+        cli.out.rows(rows, ("filepath", "error"), empty="no import errors")
+        return 1 if rows else 0
+    for row in rows:
+        print(row["file"])
+        for paragraph in row["error"].splitlines() or [""]:
+            print(textwrap.fill(paragraph, width=100, initial_indent="    ",
+                                subsequent_indent="    ", break_on_hyphens=False))  # fmt: skip
+    return 1
 
 
 # -- trigger ------------------------------------------------------------------------------------
@@ -88,13 +95,55 @@ def trigger(cli: Cli) -> int:
         lambda store: queue_manual_run(store, dag, now=datetime.now(UTC), conf=conf,
                                        logical_date=logical, run_id=args.run_id)
     )  # fmt: skip
-    cli.out.record(run_dict(record), ("dag_id", "run_id", "state", "logical_date", "conf"))
-    if not cli.out.json and cli.daemon_pid() is None:
+    daemon = cli.daemon_pid()
+    paused = cli.is_paused(dag)
+    if not args.wait:
+        cli.out.record(run_dict(record), ("dag_id", "run_id", "state", "logical_date", "conf"))
+    if paused:
+        cli.out.note(f"note: DAG {dag.dag_id} is paused: the run stays queued until "
+                     f"`asyncflow dags unpause {dag.dag_id}`")  # fmt: skip
+    if daemon is None:
         cli.out.note(
             f"note: no daemon is running on {cli.settings.database}: the run starts when "
             "`asyncflow serve` does"
         )
-    return 0
+    if not args.wait:
+        return 0
+    if daemon is None:
+        raise CommandError("--wait needs a running daemon to run the queued run", EX_UNAVAILABLE)
+    return follow(cli, dag, record.run_id)
+
+
+def follow(cli: Cli, dag: DAG, run_id: str) -> int:
+    """Poll the database until the run finishes, showing its task instances counted by state;
+    then print each task's state in the DAG's order; exit 1 unless it succeeded."""
+    import anyio
+
+    from asyncflow.cli.progress import Progress, counts_of
+    from asyncflow.cli.render import ti_rows
+    from asyncflow.records import TaskInstance
+    from asyncflow.states import RUN_FINISHED, DagRunState
+
+    async def watch(store: SQLiteStore) -> tuple[DagRun, list[TaskInstance]]:
+        progress = Progress(len(dag.task_dict))
+        try:
+            while True:
+                run = await store.get_dag_run(dag.dag_id, run_id)
+                tis = await store.get_task_instances(dag.dag_id, run_id)
+                if run is None:
+                    raise CommandError(f"run {run_id} of DAG {dag.dag_id} was deleted")
+                progress.update(f"{dag.dag_id} {run.state.value}", counts_of(tis))
+                if run.state in RUN_FINISHED:
+                    return run, tis
+                await anyio.sleep(0.25)
+        finally:
+            progress.close()
+
+    run, tis = cli.with_store(watch)
+    cli.out.rows(ti_rows(dag, tis), ("task_id", "state", "try_number", "duration", "error"))
+    if not cli.out.json:
+        cli.out.note(f"run {run.run_id}: {run.state.value}")
+    return 0 if run.state is DagRunState.SUCCESS else 1
 
 
 # -- test ---------------------------------------------------------------------------------------
@@ -103,7 +152,8 @@ def trigger(cli: Cli) -> int:
 def test_dag(cli: Cli) -> int:
     args = cli.args
     dag = cli.get_dag(args.dag_id)
-    logical = cli.parse_date(args.logical_date) if args.logical_date else None
+    date = args.logical_date or args.logical_date_flag
+    logical = cli.parse_date(date) if date else None
     return run_in_memory(cli, dag, parse_conf(args.conf), logical)
 
 
@@ -169,7 +219,7 @@ def next_execution(cli: Cli) -> int:
         cli.out.note(f"note: DAG {dag.dag_id} is paused: it creates no scheduled runs until "
                      "unpaused")  # fmt: skip
     if cli.out.json:
-        print(json.dumps([d.isoformat() for d in dates] or None))
+        cli.out.data([d.isoformat() for d in dates] or None)
     else:
         print("\n".join(d.isoformat() for d in dates) if dates else "None")
     return 0

@@ -101,3 +101,37 @@ def delete_pool(cli: Cli) -> int:
     cli.with_store(delete)
     cli.out.text(f"pool {name} deleted", {"pool": name, "deleted": True})
     return 0
+
+
+def confirm(cli: Cli, question: str) -> None:
+    """Ask on a terminal; without one, `-y` is required (nothing is done otherwise)."""
+    import sys
+
+    if getattr(cli.args, "yes", False):
+        return
+    if not sys.stdin.isatty():
+        raise CommandError(f"{question} Pass -y/--yes to confirm (no terminal to ask on).",
+                           EX_USAGE)  # fmt: skip
+    answer = input(f"{question} [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise CommandError("cancelled; nothing was changed")
+
+
+def reset(cli: Cli) -> int:
+    """Delete the database file (and its WAL) with the daemon stopped, then create it empty."""
+    import contextlib
+    import os
+
+    database = cli.settings.database
+    if database == ":memory:":
+        raise CommandError("the database is :memory:; there is nothing to reset", EX_USAGE)
+    confirm(cli, f"This deletes every run, task instance, XCom, pool and pause flag in "
+                 f"{database}.")  # fmt: skip
+    with cli.exclusive(f"resetting {database}"):
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(database + suffix)
+        version = cli.with_store(lambda store: store.schema_version())
+    cli.out.text(f"database {database} reset (schema version {version})",
+                 {"database": database, "schema_version": version, "reset": True})  # fmt: skip
+    return 0

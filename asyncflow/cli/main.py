@@ -76,9 +76,10 @@ def _output_parent() -> argparse.ArgumentParser:
     parent.add_argument(
         "-o",
         "--output",
-        choices=("table", "json"),
+        choices=("table", "plain", "json", "yaml"),
         default="table",
-        help="table for people (default), json for scripts",
+        help="table for people (default), plain (tab-separated) for pipelines, json or yaml "
+        "for programs",
     )
     return parent
 
@@ -107,139 +108,44 @@ class _Builder:
         return parser
 
 
-def _dag_commands(b: _Builder, sub: Any) -> None:
-    group = sub.add_parser("dags", help="DAGs: list, trigger, test, pause, backfill...")
-    dags = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    m = "asyncflow.cli.dags"
-    b.leaf(dags, "list", f"{m}:list_dags", "list the DAGs of the DAG folder")
-    b.leaf(
-        dags, "list-import-errors", f"{m}:list_import_errors",
-        "list the DAG files that failed to import (exit 1 when there are any)",
-    )  # fmt: skip
-    p = b.leaf(
-        dags, "trigger", f"{m}:trigger",
-        "create a manual run; a running daemon starts it within a second",
-    )  # fmt: skip
-    p.add_argument("dag_id", metavar="DAG")
-    p.add_argument("--conf", metavar="JSON", help="the run's configuration, a JSON object")
-    p.add_argument("--run-id", metavar="ID", help="default manual__<logical date>")
-    p.add_argument("--logical-date", metavar="DATE", help="ISO date or date-time; default now")
-    p = b.leaf(
-        dags, "test", f"{m}:test_dag",
-        "run the DAG once in this process, on an in-memory database (nothing is stored); "
-        "exit 0 when the run succeeded, 1 when it failed",
-        task_logs=True,
-    )  # fmt: skip
-    p.add_argument("dag_id", metavar="DAG")
-    p.add_argument("--conf", metavar="JSON", help="the run's configuration, a JSON object")
-    p.add_argument("--logical-date", metavar="DATE", help="ISO date or date-time; default now")
-    for name, func, text in (
-        ("pause", "pause", "stop creating scheduled runs (a running daemon obeys within a second)"),
-        ("unpause", "unpause", "resume creating scheduled runs"),
-    ):
-        b.leaf(dags, name, f"{m}:{func}", text).add_argument("dag_id", metavar="DAG")
-    p = b.leaf(
-        dags, "next-execution", f"{m}:next_execution",
-        "the logical date of the next scheduled run, or None",
-    )  # fmt: skip
-    p.add_argument("dag_id", metavar="DAG")
-    p.add_argument("-n", "--num-executions", type=int, default=1, metavar="N")
-    p = b.leaf(
-        dags, "backfill", f"{m}:backfill",
-        "run every interval between two dates, in this process, with the daemon stopped "
-        "(exit 69 while a daemon holds the database); exit 0 when every run succeeded",
-        task_logs=True,
-    )  # fmt: skip
-    p.add_argument("dag_id", metavar="DAG")
-    p.add_argument("-s", "--start-date", required=True, metavar="DATE")
-    p.add_argument("-e", "--end-date", required=True, metavar="DATE")
-    p.add_argument(
-        "--reprocess",
-        choices=("none", "failed", "completed"),
-        default="none",
-        help="which existing runs in the range to run again (default none)",
-    )
-    p.add_argument("--max-active-runs", type=int, metavar="N")
-    p = b.leaf(dags, "list-runs", f"{m}:list_runs", "the DAG's runs, newest first")
-    p.add_argument("dag_id", metavar="DAG")
-    _run_filters(p)
-
-
-def _run_filters(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--state", choices=("queued", "running", "success", "failed"), help="only runs in it"
-    )
-    p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (default 100)")
-
-
-def _task_commands(b: _Builder, sub: Any) -> None:
-    group = sub.add_parser("tasks", help="tasks: list, test, clear, states, logs")
-    tasks = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    m = "asyncflow.cli.tasks"
-    p = b.leaf(tasks, "list", f"{m}:list_tasks", "the DAG's task ids, upstream first")
-    p.add_argument("dag_id", metavar="DAG")
-    p.add_argument(
-        "--details", action="store_true", help="a table: operator, upstream, retries, pool, rule"
-    )
-    p = b.leaf(
-        tasks, "test", f"{m}:test_task",
-        "run one task alone, in this process, on an in-memory database: no upstream runs, so "
-        "its XCom pulls find nothing; exit 0 when it succeeded",
-        task_logs=True,
-    )  # fmt: skip
-    p.add_argument("dag_id", metavar="DAG")
-    p.add_argument("task_id", metavar="TASK")
-    p.add_argument("--logical-date", metavar="DATE", help="ISO date or date-time; default now")
-    p = b.leaf(
-        tasks, "clear", f"{m}:clear",
-        "run task instances again: they go back to 'none' and their XComs are deleted; a "
-        "finished run is queued for the daemon, a run the daemon is running is cleared by it",
-    )  # fmt: skip
-    p.add_argument("dag_id", metavar="DAG")
-    p.add_argument("--run-id", required=True, metavar="ID")
-    p.add_argument("--task-ids", metavar="A,B", help="comma-separated; default every task")
-    p.add_argument("--downstream", action="store_true", help="also everything downstream")
-    p.add_argument("--upstream", action="store_true", help="also everything upstream")
-    p.add_argument(
-        "--only-failed", action="store_true", help="only failed and upstream_failed ones"
-    )
-    p.add_argument(
-        "--timeout", type=float, default=30.0, metavar="SECONDS",
-        help="how long to wait for a running daemon's answer (default 30)",
-    )  # fmt: skip
-    p = b.leaf(
-        tasks, "states-for-dag-run", f"{m}:states_for_dag_run", "each task instance of a run"
-    )
-    p.add_argument("dag_id", metavar="DAG")
-    p.add_argument("run_id", metavar="RUN_ID")
-    p = b.leaf(
-        tasks, "logs", f"{m}:logs",
-        "print a task attempt's log file (<logs_folder>/<dag>/<run>/<task>/attempt=<n>.log)",
-        output=False,
-    )  # fmt: skip
-    p.add_argument("dag_id", metavar="DAG")
-    p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("task_id", metavar="TASK")
-    p.add_argument("--try", dest="try_number", type=int, metavar="N", help="default the latest")
-    p.add_argument(
-        "--logs-folder", metavar="PATH", help="default <home>/logs ($ASYNCFLOW_LOGS_FOLDER)"
-    )
-
-
 def _other_commands(b: _Builder, sub: Any) -> None:
     group = sub.add_parser("runs", help="DAG runs across DAGs")
     runs = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p = b.leaf(runs, "list", "asyncflow.cli.runs:list_runs", "runs, newest first")
     p.add_argument("--dag-id", metavar="DAG")
-    _run_filters(p)
+    from asyncflow.cli.parsers import run_filters
 
-    group = sub.add_parser("db", help="the database: migrate, check")
+    run_filters(p)
+
+    group = sub.add_parser("db", help="the database: migrate, check, reset")
     db = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
     b.leaf(db, "migrate", "asyncflow.cli.db:migrate", "create or upgrade the schema")
     b.leaf(
         db, "check", "asyncflow.cli.db:check",
         "open the database, check its integrity and schema (exit 1 when not ok)",
     )  # fmt: skip
+    p = b.leaf(
+        db, "reset", "asyncflow.cli.db:reset",
+        "delete the database (every run, task instance, XCom, pool and pause flag) and create "
+        "it empty; needs the daemon stopped",
+    )  # fmt: skip
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+
+    group = sub.add_parser("config", help="the settings in effect: list, get-value")
+    config = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    b.leaf(config, "list", "asyncflow.cli.config:list_settings",
+           "every setting, its value and where it came from")  # fmt: skip
+    p = b.leaf(config, "get-value", "asyncflow.cli.config:get_value",
+               "one setting's value (Airflow's SECTION KEY, or KEY alone)")  # fmt: skip
+    p.add_argument(
+        "section",
+        metavar="SECTION",
+        help="ignored but for its name: asyncflow "
+        "settings have no sections; `core dags_folder` and `dags_folder` are one",
+    )
+    p.add_argument("key", metavar="KEY", nargs="?")
+    b.leaf(sub, "info", "asyncflow.cli.config:info",
+           "versions, paths, settings and the daemon's state, for a bug report")  # fmt: skip
 
     group = sub.add_parser("pools", help="pools: list, set, delete")
     pools = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -303,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
         "70 the daemon's scheduler failed, 74 the daemon stopped without committing its last "
         "changes, 78 bad setting.",
     )
-    sub = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="group", metavar="COMMAND")
     b = _Builder()
     serve = sub.add_parser(
         "serve",
@@ -316,8 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + name.replace("_", "-")
         flags.add_argument(flag, metavar="VALUE", help=f"{help_text} ($ASYNCFLOW_{name.upper()})")
     serve.set_defaults(func="asyncflow.cli.main:serve", settings=False)
-    _dag_commands(b, sub)
-    _task_commands(b, sub)
+    from asyncflow.cli.parsers import dag_commands, task_commands
+
+    dag_commands(b, sub)
+    task_commands(b, sub)
     _other_commands(b, sub)
     _secret_commands(b, sub)
     return parser
@@ -381,6 +290,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EX_USAGE
+    if args.version:
+        from asyncflow import __version__
+
+        print(f"asyncflow {__version__}")
+        return 0
+    if args.group is None:
+        parser.print_usage(sys.stderr)
+        print("asyncflow: error: a COMMAND is required (asyncflow --help)", file=sys.stderr)
+        return EX_USAGE
     from asyncflow.cli.output import CommandError
     from asyncflow.exceptions import AsyncflowError, ConfigError
 

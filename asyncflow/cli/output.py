@@ -1,5 +1,6 @@
-"""What commands print: aligned plain-text tables for people, JSON for scripts
-(`--output json`), and `CommandError` for a failure that ends the command with a status."""
+"""What commands print: aligned tables for people, tab-separated lines for pipelines, JSON or
+YAML for programs (`-o table|plain|json|yaml`), and `CommandError` for a failure that ends the
+command with a status."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from asyncflow.exitcodes import EX_FAILED
 
-__all__ = ["CommandError", "Output", "format_table"]
+__all__ = ["FORMATS", "CommandError", "Output", "format_table"]
 
 
 class CommandError(Exception):
@@ -72,37 +73,67 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
+#: `-o`: table (aligned, cells capped) and plain (tab-separated, whole) for people and shell
+#: pipelines; json and yaml for programs
+FORMATS = ("table", "plain", "json", "yaml")
+
+
+def _plain_data(value: Any) -> Any:
+    """JSON-able data: dates as ISO strings, enums as their values."""
+    return json.loads(json.dumps(value, default=_json_value))
+
+
 class Output:
     """Prints results in the chosen format to stdout; notes for people go to stderr."""
 
     def __init__(self, fmt: str = "table") -> None:
-        self.json = fmt == "json"
+        self.format = fmt
+        #: data for a program (json or yaml): no notes for people on stdout
+        self.json = fmt in ("json", "yaml")
+
+    def data(self, value: Any) -> None:
+        """`value` as JSON or YAML (the format asked for)."""
+        if self.format == "yaml":
+            import yaml
+
+            sys.stdout.write(
+                yaml.safe_dump(_plain_data(value), sort_keys=False, allow_unicode=True)
+            )
+        else:
+            print(json.dumps(value, default=_json_value))
 
     def rows(
         self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, empty: str = ""
     ) -> None:
-        """A list of records: a table, or a JSON array of objects with exactly `columns`."""
+        """A list of records: a table, tab-separated lines, or a JSON/YAML list of objects with
+        exactly `columns`."""
         if self.json:
-            data = [{c: row.get(c) for c in columns} for row in rows]
-            print(json.dumps(data, default=_json_value))
+            self.data([{c: row.get(c) for c in columns} for row in rows])
+        elif rows and self.format == "plain":
+            print("\t".join(columns))
+            for row in rows:
+                print("\t".join(_cell(row.get(c)) for c in columns))
         elif rows:
             print(format_table(rows, columns))
         elif empty:
             self.note(empty)
 
     def record(self, row: Mapping[str, Any], columns: Sequence[str]) -> None:
-        """One record: `key: value` lines, or one JSON object."""
+        """One record: `key  value` lines (tab-separated when plain), or one object."""
         if self.json:
-            print(json.dumps({c: row.get(c) for c in columns}, default=_json_value))
+            self.data({c: row.get(c) for c in columns})
             return
         width = max(len(c) for c in columns)
         for column in columns:
-            print(f"{column.ljust(width)}  {_cell(row.get(column))}")
+            if self.format == "plain":
+                print(f"{column}\t{_cell(row.get(column))}")
+            else:
+                print(f"{column.ljust(width)}  {_cell(row.get(column))}")
 
     def text(self, text: str, data: Any = None) -> None:
-        """A sentence for people, or `data` (when given) as JSON."""
+        """A sentence for people, or `data` (when given) as JSON/YAML."""
         if self.json:
-            print(json.dumps(data if data is not None else {"message": text}, default=_json_value))
+            self.data(data if data is not None else {"message": text})
         else:
             print(text)
 

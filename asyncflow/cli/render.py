@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from asyncflow.models.dag import DAG
-    from asyncflow.records import DagRun
+    from asyncflow.records import DagRun, TaskInstance
 
 RUN_COLUMNS = ("dag_id", "run_id", "state", "run_type", "logical_date", "start_date",
                "end_date")  # fmt: skip
@@ -33,3 +35,12 @@ def in_order(dag: DAG) -> list[str]:
     for task in dag.topological_sort():
         depth[task.task_id] = max((depth[u] + 1 for u in task.upstream_task_ids), default=0)
     return sorted(depth, key=lambda task_id: (depth[task_id], task_id))
+
+
+def ti_rows(dag: DAG | None, tis: Iterable[TaskInstance]) -> list[dict[str, Any]]:
+    """Task instances as rows, in the DAG's order (upstream first) when the DAG is known,
+    else by task id."""
+    order = {task_id: i for i, task_id in enumerate(in_order(dag))} if dag else {}
+    ordered = sorted(tis, key=lambda ti: (order.get(ti.task_id, len(order)), ti.task_id))
+    columns = ("task_id", "state", "try_number", "start_date", "end_date", "duration", "error")
+    return [{c: getattr(ti, c) for c in columns} for ti in ordered]

@@ -17,7 +17,7 @@ from asyncflow.exitcodes import EX_UNAVAILABLE
 
 if TYPE_CHECKING:
     from asyncflow.models.dag import DAG
-    from asyncflow.records import TaskInstance
+    from asyncflow.records import DagRun
     from asyncflow.store.sqlite import SQLiteStore
 
 
@@ -78,8 +78,10 @@ def test_task(cli: Cli) -> int:
     XCom pulls and TaskFlow arguments from upstream tasks find nothing), in this process, on an
     in-memory database; nothing is stored and no dependency is checked."""
     args = cli.args
-    dag = single_task_dag(cli.get_dag(args.dag_id), args.task_id)
-    logical = cli.parse_date(args.logical_date) if args.logical_date else None
+    full = cli.get_dag(args.dag_id)
+    dag = single_task_dag(full, cli.get_task_id(full, args.task_id))
+    date = args.logical_date or args.logical_date_flag
+    logical = cli.parse_date(date) if date else None
     return run_in_memory(cli, dag, None, logical)
 
 
@@ -114,7 +116,9 @@ def selected_tasks(dag: DAG, task_ids: str | None, *, downstream: bool, upstream
 
 
 def clear(cli: Cli) -> int:
-    """Reset task instances of a run to `none` so that the daemon runs them again.
+    """Reset task instances to `none` so that the daemon runs them again: of one run
+    (`--run-id`), or of every run whose logical date is in [-s, -e] (Airflow's form; asks for
+    confirmation unless -y).
 
     A finished run is changed in the database directly and set back to `queued`: a running
     daemon adopts it within a second (as a triggered run), a stopped one at its next start.
@@ -122,44 +126,90 @@ def clear(cli: Cli) -> int:
     daemon carries out within a second (Engine.clear_task_instances: a running attempt is
     stopped) and prints its answer. With no daemon running, the lock is taken and the rows are
     reset for the next start."""
-    from asyncflow.engine.commands import Reset, reset_task_instances
-    from asyncflow.exceptions import DagRunNotFound
-    from asyncflow.states import RUN_FINISHED
+    from asyncflow.cli.db import confirm
 
     args = cli.args
     dag = cli.get_dag(args.dag_id)
-    wanted = selected_tasks(dag, args.task_ids, downstream=args.downstream, upstream=args.upstream)
+    wanted = _chosen(cli, dag)
+    if args.run_id is not None:
+        runs = [cli.find_run(dag.dag_id, args.run_id)]
+    else:
+        runs = _runs_in_range(cli, dag.dag_id)
+        if not runs:
+            cli.out.rows([], ("run_id", "task_id"), empty="no runs in that range: nothing to clear")
+            return 0
+        confirm(cli, f"Clear {len(wanted)} task(s) in {len(runs)} run(s) of {dag.dag_id}?")
+    rows: list[dict[str, Any]] = []
+    for run in runs:
+        rows.extend({"run_id": run.run_id, **row} for row in _clear_run(cli, dag, run, wanted))
+    cli.out.rows(rows, ("run_id", "task_id", "was", "try_number"), empty="nothing to clear")
+    return 0
 
-    run = cli.read_store(lambda store: store.get_dag_run(dag.dag_id, args.run_id), None)
-    if run is None:
-        raise DagRunNotFound(dag.dag_id, args.run_id)
+
+def _chosen(cli: Cli, dag: DAG) -> set[str]:
+    args = cli.args
+    wanted = selected_tasks(dag, args.task_ids, downstream=False, upstream=False)
+    if args.task_regex:
+        try:
+            pattern = re.compile(args.task_regex)
+        except re.error as exc:
+            raise CommandError(f"--task-regex {args.task_regex!r}: {exc}", 2) from None
+        wanted = {t for t in wanted if pattern.search(t)}
+        if not wanted:
+            raise CommandError(f"no task of DAG {dag.dag_id!r} matches {args.task_regex!r}")
+    closure = set(wanted)
+    if args.downstream:
+        closure |= _closure(dag, wanted, downstream=True)
+    if args.upstream:
+        closure |= _closure(dag, wanted, downstream=False)
+    return closure
+
+
+def _runs_in_range(cli: Cli, dag_id: str) -> list[DagRun]:
+    args = cli.args
+    start = cli.parse_date(args.start_date) if args.start_date else None
+    end = cli.parse_date(args.end_date) if args.end_date else None
+    none: list[DagRun] = []
+    runs = cli.read_store(lambda store: store.get_dag_runs(dag_id), none)
+    return sorted(
+        (r for r in runs if (start is None or r.logical_date >= start)
+         and (end is None or r.logical_date <= end)),
+        key=lambda r: r.logical_date,
+    )  # fmt: skip
+
+
+def _clear_run(cli: Cli, dag: DAG, run: DagRun, wanted: set[str]) -> list[dict[str, Any]]:
+    from asyncflow.engine.commands import Reset, reset_task_instances
+    from asyncflow.states import RUN_FINISHED
+
+    args = cli.args
 
     def reset(store: SQLiteStore) -> Awaitable[Reset]:
-        return reset_task_instances(store, dag, args.run_id, wanted, only_failed=args.only_failed)
+        return reset_task_instances(store, dag, run.run_id, wanted, only_failed=args.only_failed)
 
     if run.state in RUN_FINISHED:
         done = cli.with_store(reset)
     elif cli.daemon_pid() is not None:  # the daemon runs it: ask the daemon to clear it
-        return _clear_through_daemon(cli, dag, wanted, args)
+        return _clear_through_daemon(cli, dag, run.run_id, wanted, args)
     else:
         what = f"clearing run {run.run_id} of {dag.dag_id} (it is {run.state.value})"
         with cli.exclusive(what):
             done = cli.with_store(reset)
-    rows = [{"task_id": ti.task_id, "was": ti.state, "try_number": ti.try_number}
-            for ti in done.cleared]  # fmt: skip
-    cli.out.rows(rows, ("task_id", "was", "try_number"), empty="nothing to clear")
     if done.requeued and not cli.out.json:
         cli.out.note(f"run {run.run_id} is queued again: a running daemon picks it up within a "
                      "second")  # fmt: skip
-    return 0
+    return [{"task_id": ti.task_id, "was": ti.state, "try_number": ti.try_number}
+            for ti in done.cleared]  # fmt: skip
 
 
-def _clear_through_daemon(cli: Cli, dag: DAG, wanted: set[str], args: Any) -> int:
+def _clear_through_daemon(
+    cli: Cli, dag: DAG, run_id: str, wanted: set[str], args: Any
+) -> list[dict[str, Any]]:
     """Queue a clear request for the running daemon (it reads requests every second) and
     wait, up to --timeout seconds, for its answer."""
     from asyncflow.engine.commands import ask_engine, clear_request
 
-    request = clear_request(dag.dag_id, args.run_id, wanted, only_failed=bool(args.only_failed))
+    request = clear_request(dag.dag_id, run_id, wanted, only_failed=bool(args.only_failed))
     result = cli.with_store(lambda store: ask_engine(store, request, timeout=args.timeout))
     if result is None:
         raise CommandError(
@@ -169,30 +219,25 @@ def _clear_through_daemon(cli: Cli, dag: DAG, wanted: set[str], args: Any) -> in
         )
     if not result.get("ok"):
         raise CommandError(f"the daemon refused to clear: {result.get('error')}", 1)
-    rows = [{"task_id": task_id} for task_id in result.get("task_ids", [])]
-    cli.out.rows(rows, ("task_id",), empty="nothing to clear")
-    return 0
+    return [{"task_id": task_id} for task_id in result.get("task_ids", [])]
 
 
 # -- states-for-dag-run, logs -------------------------------------------------------------------
 
 
 def states_for_dag_run(cli: Cli) -> int:
-    from asyncflow.exceptions import DagRunNotFound
+    """Each task instance of a run (the latest by default), in the DAG's order."""
+    from asyncflow.cli.render import ti_rows
 
     args = cli.args
-
-    async def read(store: SQLiteStore) -> list[TaskInstance] | None:
-        if await store.get_dag_run(args.dag_id, args.run_id) is None:
-            return None
-        return await store.get_task_instances(args.dag_id, args.run_id)
-
-    tis = cli.read_store(read, None)
-    if tis is None:
-        raise DagRunNotFound(args.dag_id, args.run_id)
+    dag = cli.dagbag.dags.get(args.dag_id)  # the order, when the DAG is still in the folder
+    if dag is None and args.run is None:
+        dag = cli.get_dag(args.dag_id)
+    run = cli.find_run(args.dag_id, args.run)
+    tis = cli.with_store(lambda store: store.get_task_instances(args.dag_id, run.run_id))
     columns = ("task_id", "state", "try_number", "start_date", "end_date", "duration", "error")
-    rows = [{c: getattr(ti, c) for c in columns} for ti in tis]
-    cli.out.rows(rows, columns, empty="no task instances yet (the run was not started)")
+    cli.out.rows(ti_rows(dag, tis), columns,
+                 empty="no task instances yet (the run was not started)")  # fmt: skip
     return 0
 
 
@@ -210,22 +255,34 @@ _ATTEMPT = re.compile(r"^attempt=(\d+)\.log$")
 
 
 def logs(cli: Cli) -> int:
+    """`tasks logs DAG TASK [RUN]` (the latest run by default); the older order
+    `tasks logs DAG RUN_ID TASK` works too."""
     args = cli.args
     folder = cli.settings.logs_folder
+    if args.task_id is None:
+        raise CommandError("name the task: asyncflow tasks logs DAG TASK [RUN]", 2)
+    task_id, wanted = args.task_id, args.run
+    if wanted is not None and log_path(folder, args.dag_id, task_id, wanted, 1).parent.is_dir():
+        task_id, wanted = wanted, task_id  # DAG RUN_ID TASK
+    run = cli.find_run(args.dag_id, wanted)
+    dag = cli.dagbag.dags.get(args.dag_id)
+    if dag is not None:
+        cli.get_task_id(dag, task_id)
     try_number = args.try_number
     if try_number is None:
-        task_dir = log_path(folder, args.dag_id, args.run_id, args.task_id, 1).parent
+        task_dir = log_path(folder, args.dag_id, run.run_id, task_id, 1).parent
         tries = [int(m.group(1)) for p in (task_dir.iterdir() if task_dir.is_dir() else [])
                  if (m := _ATTEMPT.match(p.name))]  # fmt: skip
         try_number = max(tries, default=1)
-    path = log_path(folder, args.dag_id, args.run_id, args.task_id, try_number)
+    path = log_path(folder, args.dag_id, run.run_id, task_id, try_number)
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         raise CommandError(
-            f"no log for DAG {args.dag_id!r} run {args.run_id!r} task {args.task_id!r} try "
-            f"{try_number}: {path} does not exist (the attempt printed nothing, has not run, or "
-            "--logs-folder/$ASYNCFLOW_LOGS_FOLDER points elsewhere)"
+            f"no log for task {task_id!r} try {try_number} of run {run.run_id!r} of DAG "
+            f"{args.dag_id!r} ({run.state.value}): {path} does not exist (the attempt printed "
+            "nothing or has not run yet, or --logs-folder/$ASYNCFLOW_LOGS_FOLDER points "
+            "elsewhere)"
         ) from None
     sys.stdout.write(text)
     return 0

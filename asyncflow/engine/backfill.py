@@ -6,16 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-import structlog
-
 from asyncflow.engine.dagruns import backfill_infos, new_run
+from asyncflow.logs import get_logger
 from asyncflow.records import DagRun, DagRunType
 from asyncflow.states import RUN_FINISHED, DagRunState
 
 if TYPE_CHECKING:
     from asyncflow.engine.engine import Engine
 
-log = structlog.get_logger("asyncflow.engine")
+log = get_logger("asyncflow.engine")
 
 
 async def run(

@@ -7,10 +7,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from asyncflow.engine.tasklog import current_log
 from asyncflow.exceptions import XComTooLarge
+from asyncflow.logs import get_logger
 from asyncflow.models.connection import ConnectionAccessor
 from asyncflow.models.param import resolve_params
 from asyncflow.models.secrets import redact
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     from asyncflow.models.baseoperator import BaseOperator, Context
     from asyncflow.models.dag import DAG
 
-_task_log = structlog.get_logger("asyncflow.task")
+_task_log = get_logger("asyncflow.task")
 
 #: the largest XCom (its JSON text, in bytes) a task may push unless the engine or DAG says
 DEFAULT_MAX_XCOM_BYTES = 1 << 20
@@ -176,7 +175,7 @@ class RuntimeTaskInstance:
         """One line of task output (a subprocess's stdout) into this attempt's log."""
         log = current_log.get()
         if log is not None:
-            log.line(line)
+            log.line(line, source="output")
         else:
             _task_log.info(
                 redact(line), dag_id=self.dag_id, task_id=self.task_id, run_id=self.run_id

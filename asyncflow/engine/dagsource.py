@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import structlog
 
 from asyncflow.exceptions import DagDefinitionError, ParamValidationError, UnknownPoolError
 from asyncflow.loading.dagbag import load_dags
+from asyncflow.logs import get_logger
 from asyncflow.models.dag import DAG
 from asyncflow.models.param import resolve_params
 from asyncflow.records import ImportErrorRecord
 
-log = structlog.get_logger("asyncflow.engine")
+log = get_logger("asyncflow.engine")
 
 
 def check_dag(dag: DAG, pools: Mapping[str, int]) -> None:

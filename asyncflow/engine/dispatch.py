@@ -17,7 +17,6 @@ from functools import partial
 from typing import Any, Literal, NamedTuple
 
 import anyio
-import structlog
 
 from asyncflow.engine import limits
 from asyncflow.engine.burst import Burst, Start
@@ -27,6 +26,7 @@ from asyncflow.engine.live import LiveDag, LiveRun, LiveTI
 from asyncflow.engine.planner import decide, retry_delay
 from asyncflow.engine.runner import Attempt, Ending
 from asyncflow.exceptions import InvalidStateTransition
+from asyncflow.logs import get_logger
 from asyncflow.models.baseoperator import Context
 from asyncflow.operators.empty import EmptyOperator
 from asyncflow.states import (
@@ -37,7 +37,7 @@ from asyncflow.states import (
 )
 from asyncflow.store.base import XComKey, XComRow
 
-log = structlog.get_logger("asyncflow.scheduler")
+log = get_logger("asyncflow.scheduler")
 
 NONE, SCHEDULED, QUEUED, RUNNING = (
     TaskState.NONE, TaskState.SCHEDULED, TaskState.QUEUED, TaskState.RUNNING,

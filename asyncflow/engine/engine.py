@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import anyio
-import structlog
 from anyio import CapacityLimiter
 
 from asyncflow.clock import Clock, SystemClock
@@ -39,6 +38,7 @@ from asyncflow.exceptions import (
     DagRunNotFound,
     RunWaitTimeout,
 )
+from asyncflow.logs import get_logger
 from asyncflow.models.dag import DAG
 from asyncflow.models.pool import Pool
 from asyncflow.models.secrets import current_backend
@@ -49,7 +49,7 @@ from asyncflow.store.base import PastStates, Store
 from asyncflow.store.sqlite import SQLiteStore
 from asyncflow.threads import thread_limiter
 
-log = structlog.get_logger("asyncflow.engine")
+log = get_logger("asyncflow.engine")
 
 #: the cyclic GC's thresholds while an engine runs (`tune_gc=False` keeps the process's own)
 GC_THRESHOLDS = (50_000, 20, 100)

@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import structlog
 
 from asyncflow.engine import commands
 from asyncflow.engine.recovery import restore_run
 from asyncflow.exceptions import AsyncflowError
+from asyncflow.logs import get_logger
 from asyncflow.records import DagRun
 from asyncflow.states import DagRunState
 from asyncflow.store.base import XComRow
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from asyncflow.engine.engine import Engine
     from asyncflow.records import TaskInstance
 
-log = structlog.get_logger("asyncflow.engine")
+log = get_logger("asyncflow.engine")
 
 
 async def poll(engine: Engine, interval: float) -> None:

@@ -17,18 +17,17 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-import structlog
-
 from asyncflow.engine import limits
 from asyncflow.engine.dispatch import QUEUED, RUNNING, SCHEDULED, Blocker, Dispatch, later
 from asyncflow.engine.events import DagRunStateChanged
 from asyncflow.engine.live import LiveDag, LiveRun, LiveTI, Plan
 from asyncflow.engine.planner import decide
+from asyncflow.logs import get_logger
 from asyncflow.records import DagRun, DagRunType, TaskInstance
 from asyncflow.states import FINISHED, RUN_FINISHED, DagRunState, TaskState
 from asyncflow.store.base import DagRow, TIRow, XComRow, iso
 
-log = structlog.get_logger("asyncflow.scheduler")
+log = get_logger("asyncflow.scheduler")
 
 NONE = TaskState.NONE
 LOST = "lost: the engine stopped (crash, kill or power loss) while this attempt ran"

@@ -3,8 +3,12 @@ scheduler turns the `Attempt` into transitions."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import functools
 import inspect
+import os
+import threading
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,7 +16,6 @@ from enum import Enum
 from typing import Any
 
 import anyio
-import structlog
 
 from asyncflow.engine.context import RuntimeTaskInstance
 from asyncflow.engine.tasklog import current_log
@@ -22,12 +25,13 @@ from asyncflow.exceptions import (
     AsyncflowRescheduleException,
     AsyncflowSkipException,
 )
+from asyncflow.logs import get_logger
 from asyncflow.models.baseoperator import BaseOperator, Context
 from asyncflow.models.current import current_context
 from asyncflow.models.xcom_arg import RETURN_KEY
 from asyncflow.threads import run_sync
 
-log = structlog.get_logger("asyncflow.runner")
+log = get_logger("asyncflow.runner")
 
 
 class Ending(Enum):
@@ -53,6 +57,39 @@ async def _execute(task: BaseOperator, context: Context) -> Any:
     if task._is_async:
         return await task.execute(context)
     return await run_sync(functools.partial(task.execute, context))
+
+
+#: frames of these packages are the machinery around a task, not what its author wrote
+_MACHINERY = (
+    *(os.path.dirname(package.__file__ or "") + os.sep for package in (anyio, asyncio)),
+    os.path.dirname(os.path.dirname(__file__)) + os.sep,  # asyncflow
+    os.path.dirname(concurrent.futures.__file__ or "") + os.sep,
+    threading.__file__ or "",
+)
+
+
+def _is_user_frame(frame: traceback.FrameSummary) -> bool:
+    return not frame.filename.startswith(_MACHINERY)
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of an exception raised by task code, without asyncflow's (and the event
+    loop's, the worker thread's) frames: the frames the task's author can act on, then the
+    exception itself; chained exceptions alike. Only the exception line is left when every
+    frame is ours (an operator of asyncflow's that reports a failure)."""
+    shown = traceback.TracebackException.from_exception(exc)
+    seen: set[int] = set()
+    todo = [shown]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        frames = [f for f in current.stack if _is_user_frame(f)]
+        current.stack = traceback.StackSummary.from_list(frames)
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+        todo.extend(current.exceptions or ())
+    return "".join(shown.format()).rstrip("\n")
 
 
 def _describe(exc: BaseException) -> str:
@@ -87,9 +124,10 @@ async def run_attempt(task: BaseOperator, context: Context, ti: RuntimeTaskInsta
     except anyio.get_cancelled_exc_class():
         raise
     except Exception as exc:
+        shown = user_traceback(exc)
         task_log = current_log.get()
         if task_log is not None:
-            task_log.write("".join(traceback.format_exception(exc)))
+            task_log.line(shown, level="ERROR")
         log.warning(
             "task attempt failed",
             dag_id=ti.dag_id,
@@ -97,7 +135,7 @@ async def run_attempt(task: BaseOperator, context: Context, ti: RuntimeTaskInsta
             task_id=ti.task_id,
             try_number=ti.try_number,
             error=_describe(exc),
-            traceback="".join(traceback.format_exception(exc)),
+            exception=shown,
         )
         return Attempt(Ending.FAILED, _describe(exc))
     return Attempt(Ending.SUCCESS, None, ti.pushed, ti.skipped)
@@ -119,7 +157,7 @@ async def run_callbacks(callbacks: list[Any], context: Context, *, what: str, wh
                 where=where,
                 callback=getattr(callback, "__qualname__", repr(callback)),
                 error=_describe(exc),
-                traceback="".join(traceback.format_exception(exc)),
+                exception=user_traceback(exc),
             )
 
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
-import structlog
 
 from asyncflow.clock import Clock
 from asyncflow.engine.burst import Burst, Reply, Start
@@ -33,10 +32,11 @@ from asyncflow.engine.mirror import Mirror
 from asyncflow.engine.runner import Attempt, Ending, run_attempt, run_callbacks
 from asyncflow.engine.tasklog import TaskLog, attempt_log_path, current_log
 from asyncflow.exceptions import StoreError
+from asyncflow.logs import get_logger
 from asyncflow.models.baseoperator import Context
 from asyncflow.store.base import Store
 
-log = structlog.get_logger("asyncflow.scheduler")
+log = get_logger("asyncflow.scheduler")
 T = TypeVar("T")
 
 

@@ -2,7 +2,8 @@
 
 What a task prints, logs through `logging`, or its subprocess writes, goes to the file of the
 attempt whose context it runs in (a context variable, so it follows the task into its worker
-thread). The file is created on the first line, so a silent task costs nothing.
+thread), one format for every line (`TaskLog`). The file is created on the first line, so a
+silent task costs nothing.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-import structlog
-
+from asyncflow.logs import get_logger
 from asyncflow.models.secrets import redact
 from asyncflow.privatefiles import create_private_file, private_folders
 
-log = structlog.get_logger("asyncflow.tasklog")
+log = get_logger("asyncflow.tasklog")
 current_log: ContextVar[TaskLog | None] = ContextVar("current_task_log", default=None)
 
 
@@ -31,19 +31,57 @@ def attempt_log_path(logs_folder: Path, dag_id: str, run_id: str, task_id: str, 
     return logs_folder / dag_id / safe_run / task_id / f"attempt={n}.log"
 
 
-class TaskLog:
-    """One attempt's log file. Logging never ends an attempt: when the file cannot be
-    created or written (a full disk, an unwritable folder, a name too long), the lines are
-    dropped, one warning says so, and the attempt goes on and reports as usual."""
+#: where a line came from, when it is not a logger: print() / sys.stdout, sys.stderr,
+#: a subprocess's output, the engine itself
+STDOUT, STDERR, OUTPUT, ENGINE = "stdout", "stderr", "output", "asyncflow"
+#: stdlib loggers named after a DAG file's module (the loader names modules by a hash):
+#: their lines are attributed to the task
+_DAG_MODULE = "asyncflow_dag_"
 
-    __slots__ = ("_file", "dropped", "path")
+
+def format_line(stamp: datetime, level: str, source: str, text: str) -> str:
+    """One line of an attempt log: `[time] LEVEL source: text` (the only format)."""
+    return f"[{stamp.isoformat(timespec='milliseconds')}] {level} {source}: {text}\n"
+
+
+class TaskLog:
+    """One attempt's log file, every line `[time] LEVEL source: text` (`format_line`): what
+    the task prints (`stdout`, `stderr`), logs (the logger's name, or the task's id for a
+    logger of the DAG file), or its subprocess writes (`output`), and the engine's own lines.
+    A multi-line message (a traceback) gets the prefix on each line.
+
+    Logging never ends an attempt: when the file cannot be created or written (a full disk, an
+    unwritable folder, a name too long), the lines are dropped, one warning says so, and the
+    attempt goes on and reports as usual."""
+
+    __slots__ = ("_file", "_partial", "dropped", "path")
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: TextIO | None = None
+        self._partial: dict[str, str] = {}  # a stream's text since its last newline
         self.dropped = 0  # lines lost to a failing file
 
-    def write(self, text: str) -> None:
+    @property
+    def task_id(self) -> str:
+        return self.path.parent.name
+
+    def line(self, text: str, *, level: str = "INFO", source: str = ENGINE) -> None:
+        """`text` (one line or several) with the time, the level and the source."""
+        stamp = datetime.now(UTC)
+        self._write("".join(format_line(stamp, level, source, part)
+                            for part in text.rstrip("\n").split("\n")))  # fmt: skip
+
+    def stream(self, text: str, source: str) -> None:
+        """Text written to a stream (print()): complete lines now, the rest at its newline."""
+        pending = self._partial.pop(source, "") + text
+        complete, _, rest = pending.rpartition("\n")
+        if rest:
+            self._partial[source] = rest
+        if complete or pending.endswith("\n"):
+            self.line(complete, level="INFO" if source == STDOUT else "WARNING", source=source)
+
+    def _write(self, text: str) -> None:
         if self.dropped:
             self.dropped += 1
             return
@@ -61,11 +99,9 @@ class TaskLog:
                 path=str(self.path), error=f"{type(exc).__name__}: {exc}",
             )  # fmt: skip
 
-    def line(self, text: str) -> None:
-        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
-        self.write(f"[{stamp}] {text}\n")
-
     def close(self) -> None:
+        for source in list(self._partial):  # a last line without its newline
+            self.stream("\n", source)
         try:
             if self._file is not None:
                 self._file.close()
@@ -83,14 +119,15 @@ class TaskLog:
 class _RoutedStream(io.TextIOBase):
     """Stands in for sys.stdout/sys.stderr: writes go to the current attempt's log, if any."""
 
-    def __init__(self, fallback: TextIO) -> None:
+    def __init__(self, fallback: TextIO, source: str) -> None:
         self._fallback = fallback
+        self._source = source
 
     def write(self, text: str) -> int:
         log = current_log.get()
         if log is None:
             return self._fallback.write(text)
-        log.write(text)
+        log.stream(text, self._source)
         return len(text)
 
     def flush(self) -> None:
@@ -105,10 +142,21 @@ class _RoutedStream(io.TextIOBase):
 
 
 class _RoutedHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
     def emit(self, record: logging.LogRecord) -> None:
         log = current_log.get()
-        if log is not None:
-            log.line(f"{record.levelname} {record.name}: {self.format(record)}")
+        if log is None:
+            return
+        name = record.name
+        source = log.task_id if name.startswith(_DAG_MODULE) or name == "root" else name
+        try:
+            text = self.format(record)
+        except Exception:  # a bad format string of the task's: say so, as logging would
+            text = f"{record.msg!r} % {record.args!r} (could not be formatted)"
+        log.line(text, level=record.levelname, source=source)
 
 
 def install_capture() -> None:
@@ -116,9 +164,9 @@ def install_capture() -> None:
     at every engine start: whoever replaced sys.stdout since (an application, a test runner)
     gets its stream wrapped in turn rather than bypassed."""
     if not isinstance(sys.stdout, _RoutedStream):
-        sys.stdout = _RoutedStream(sys.stdout)
+        sys.stdout = _RoutedStream(sys.stdout, STDOUT)
     if not isinstance(sys.stderr, _RoutedStream):
-        sys.stderr = _RoutedStream(sys.stderr)
+        sys.stderr = _RoutedStream(sys.stderr, STDERR)
     root = logging.getLogger()
     if not any(isinstance(h, _RoutedHandler) for h in root.handlers):
         root.addHandler(_RoutedHandler())

@@ -41,17 +41,17 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 
 import anyio.to_thread
-import structlog
 
 from asyncflow.compat.airflow import activate as airflow_imports
 from asyncflow.exceptions import DagDefinitionError, DagFileError, DagNotFound
+from asyncflow.logs import get_logger
 from asyncflow.models.dag import DAG, collect_dags
 
 __all__ = ["IGNORE_FILE", "BagChanges", "DagBag", "load_dags"]
 
 IGNORE_FILE = ".asyncflowignore"
 
-log = structlog.get_logger("asyncflow.dagbag")
+log = get_logger("asyncflow.dagbag")
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,9 +258,9 @@ def _emit(ti: Any, line: str) -> None:
     if ti is not None and hasattr(ti, "log_line"):
         ti.log_line(line)
     else:  # outside the engine (a test calling execute() directly)
-        import structlog
+        from asyncflow.logs import get_logger
 
-        structlog.get_logger("asyncflow.task").info(line)
+        get_logger("asyncflow.task").info(line)
 
 
 async def terminate_group(process: Process, grace: float) -> None:

@@ -47,7 +47,6 @@ from datetime import timedelta
 from typing import Any
 
 import anyio
-import structlog
 
 from asyncflow.engine.engine import Engine
 from asyncflow.exceptions import AsyncflowError, ConfigError, EngineLockedError
@@ -59,6 +58,7 @@ from asyncflow.exitcodes import (
     EX_SOFTWARE,
     EX_UNAVAILABLE,
 )
+from asyncflow.logs import get_logger
 from asyncflow.models import dag as dag_module
 from asyncflow.models.pool import Pool
 from asyncflow.service.config import MEMORY_DATABASE, Settings, load_settings
@@ -85,7 +85,7 @@ EXIT_GRACE = 5.0
 STATUS_EVERY = 2.0
 """Seconds between checks of the one-line status summary (sent only when it changed)."""
 
-log = structlog.get_logger("asyncflow.daemon")
+log = get_logger("asyncflow.daemon")
 
 
 def apply_dag_defaults(settings: Settings) -> None:
@@ -251,6 +251,7 @@ async def _serve(
             tg.start_soon(stop.watch, signals)
             async with Engine(**engine_options(settings)) as engine:
                 summary = Summary(engine)
+                tg.start_soon(log_run_outcomes, engine)
                 log.info(
                     "asyncflow started",
                     dags=len(engine.dags),
@@ -291,6 +292,45 @@ async def _serve(
         return EX_IOERR
     log.info("asyncflow stopped")
     return EX_OK
+
+
+async def log_run_outcomes(engine: Engine) -> None:
+    """One line per finished run: the DAG, the run, its state and duration, its task
+    instances counted by state, the failed ones by name (with their errors). Read from the
+    engine's events and its public API; a failed run is a warning."""
+    from asyncflow.engine.events import DagRunStateChanged
+    from asyncflow.states import FAILED_STATES, RUN_FINISHED, DagRunState
+
+    async with engine.subscribe() as events:
+        async for event in events:
+            if not isinstance(event, DagRunStateChanged) or event.new_state not in RUN_FINISHED:
+                continue
+            try:
+                run = await engine.get_dag_run(event.dag_id, event.run_id)
+                tis = await engine.get_task_instances(event.dag_id, event.run_id)
+            except AsyncflowError as exc:  # gone meanwhile (deleted): say what we know
+                log.info("run finished", dag_id=event.dag_id, run_id=event.run_id,
+                         state=event.new_state.value, note=str(exc))  # fmt: skip
+                continue
+            counts: dict[str, int] = {}
+            for ti in tis:
+                counts[ti.state.value] = counts.get(ti.state.value, 0) + 1
+            failed = {
+                ti.task_id: ti.error or ti.state.value for ti in tis if ti.state in FAILED_STATES
+            }
+            fields: dict[str, Any] = {
+                "dag_id": run.dag_id,
+                "run_id": run.run_id,
+                "state": run.state.value,
+                "duration": None if run.duration is None else round(run.duration, 3),
+                "tasks": dict(sorted(counts.items())),
+            }
+            if failed:
+                fields["failed"] = failed
+            if run.state is DagRunState.FAILED:
+                log.warning("run failed", **fields)
+            else:
+                log.info("run succeeded", **fields)
 
 
 async def _start_web(tg: anyio.abc.TaskGroup, engine: Engine, settings: Settings) -> Any:

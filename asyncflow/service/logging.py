@@ -1,8 +1,9 @@
-"""Configure structlog (and stdlib logging) once, at the entry point.
+"""Configure logging once, at the entry point.
 
-The library never configures logging on import: only `asyncflow serve` and the CLI call
-`configure_logging()`. It writes JSON lines when not on a terminal or under systemd (journald
-keeps one line per event), a readable console format on a terminal. Context bound with
+The library never configures logging (its loggers go to stdlib `logging`: `asyncflow.logs`):
+only `asyncflow serve` and the CLI call `configure_logging()`. It writes JSON lines when not on
+a terminal or under systemd (journald keeps one line per event), a readable console format on a
+terminal (colours, tracebacks as they print). Context bound with
 `structlog.contextvars.bind_contextvars(dag_id=..., run_id=..., task_id=..., try_number=...)`
 shows on every line, also on lines from stdlib loggers (libraries, `logging.getLogger`).
 """
@@ -13,12 +14,14 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from typing import TextIO
+from typing import Any, TextIO
 
 import structlog
-from structlog.typing import Processor
+from structlog.typing import EventDict, Processor
 
+from asyncflow.engine.tasklog import current_log
 from asyncflow.exceptions import ConfigError
+from asyncflow.logs import EVENT_ATTRIBUTE
 
 __all__ = ["LEVELS", "configure_logging", "wants_json"]
 
@@ -50,6 +53,37 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
+class _Formatter(structlog.stdlib.ProcessorFormatter):
+    """Renders asyncflow's events from their fields (`asyncflow.logs`), other records (a
+    library's, a DAG's) through the same renderer, as structlog's ProcessorFormatter does."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        event = getattr(record, EVENT_ATTRIBUTE, None)
+        if event is not None:
+            record = logging.makeLogRecord(record.__dict__)
+            fields = dict(event)
+            if record.exc_info:
+                fields["exc_info"] = record.exc_info
+                record.exc_info = None
+            record.msg, record.args = fields, ()
+            record._logger = None  # ProcessorFormatter's marks
+            record._name = record.levelname.lower()
+        return super().format(record)
+
+
+def _not_task_output(record: logging.LogRecord) -> bool:
+    """What a task logs goes to its attempt log, not to the daemon's console; asyncflow's own
+    lines (a failed attempt, a warning of the engine's) always come through."""
+    return current_log.get() is None or record.name.startswith("asyncflow")
+
+
+def _add_logger_name(logger: Any, method: str, event: EventDict) -> EventDict:
+    record = event.get("_record")
+    if record is not None and "logger" not in event:
+        event["logger"] = record.name
+    return event
+
+
 def configure_logging(
     *,
     fmt: str = "auto",
@@ -57,10 +91,12 @@ def configure_logging(
     stream: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> None:
-    """Send structlog and stdlib logging to `stream` (default stderr) at `level` and above.
+    """Send asyncflow's logs, structlog's and stdlib logging to `stream` (default stderr) at
+    `level` and above: one handler on the root logger, which every event goes through.
 
-    `fmt` is "json", "console" or "auto"; `level` one of debug/info/warning/error. Calling it
-    again reconfigures (tests); loggers are cached on first use, so call it before logging.
+    `fmt` is "json", "console" or "auto"; `level` one of debug/info/warning/error. On the
+    console, a traceback (a task's, without asyncflow's frames) follows its line as it would
+    print; in JSON it is the `exception` field. Calling it again reconfigures (tests).
     """
     if fmt not in FORMATS:
         raise ConfigError(f"invalid log_format {fmt!r}: expected one of {', '.join(FORMATS)}")
@@ -71,16 +107,10 @@ def configure_logging(
     env = os.environ if environ is None else environ
     as_json = wants_json(fmt, out, env)
 
-    timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
-    shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        timestamper,
-    ]
     renderer: Processor
+    finish: list[Processor]
     if as_json:
-        # Tracebacks as one string field; the console renderer formats them itself.
-        finish: list[Processor] = [
+        finish = [
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             structlog.processors.UnicodeDecoder(),
@@ -89,22 +119,35 @@ def configure_logging(
     else:
         finish = [structlog.processors.StackInfoRenderer()]
         colors = _isatty(out) and "NO_COLOR" not in env
-        renderer = structlog.dev.ConsoleRenderer(colors=colors)
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=colors, exception_formatter=structlog.dev.plain_traceback
+        )
 
+    # Whatever logs with structlog's own loggers (a DAG's code, in the daemon) goes the same way.
     structlog.configure(
-        processors=[*shared, *finish, renderer],
-        # Methods below `level` are no-ops: a filtered-out call costs one function call.
-        wrapper_class=structlog.make_filtering_bound_logger(levelno),
-        logger_factory=structlog.WriteLoggerFactory(file=out),
+        processors=[
+            structlog.stdlib.filter_by_level,
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=structlog.stdlib.LoggerFactory(),
         context_class=dict,
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=False,
     )
 
     handler = _Handler(out)
+    handler.addFilter(_not_task_output)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        _Formatter(
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.stdlib.add_log_level,
+            ],
             processors=[
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                _add_logger_name,
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 *finish,
                 renderer,

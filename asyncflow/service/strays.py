@@ -24,14 +24,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
+from asyncflow.logs import get_logger
 
 __all__ = ["MARKER", "Stray", "find_strays", "kill_strays", "marker_value"]
 
 MARKER = "ASYNCFLOW_ENGINE_ID"
 """The environment variable that ties a task subprocess to the database of its daemon."""
 
-log = structlog.get_logger("asyncflow.strays")
+log = get_logger("asyncflow.strays")
 
 
 def marker_value(database: str | os.PathLike[str]) -> str:

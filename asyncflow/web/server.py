@@ -14,16 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-import structlog
 import uvicorn
 
 from asyncflow.engine.engine import Engine
 from asyncflow.exceptions import ConfigError
+from asyncflow.logs import get_logger
 from asyncflow.web.app import create_app
 from asyncflow.web.auth import TokenFile
 from asyncflow.web.stream import EventHub
 
-log = structlog.get_logger("asyncflow.web")
+log = get_logger("asyncflow.web")
 
 TOKEN_FILE = "api-token"
 

@@ -164,7 +164,7 @@ def test_import_errors_are_listed_and_warned_about(env: Env) -> None:
     [error] = json.loads(result.out)
     assert error["filepath"].endswith("broken.py") and "@daly" in error["error"]
     listed = env.run("dags", "list")
-    assert listed.code == 0 and "1 DAG files failed to import" in listed.err
+    assert listed.code == 0 and "1 DAG file(s) failed to import" in listed.err
     assert "x" not in [line.split()[0] for line in listed.out.splitlines()[2:]]
 
 

@@ -187,7 +187,7 @@ async def test_an_error_in_a_callback_is_logged_and_changes_nothing(
     broken_t = [f for _, f in log.errors if "broken_callback.t" in f.get("where", "")]
     assert broken_t, log.errors
     assert "RuntimeError: callback broke" in broken_t[0]["error"]
-    assert "Traceback" in broken_t[0]["traceback"]
+    assert "Traceback" in broken_t[0]["exception"]
 
 
 async def test_an_error_in_a_dag_callback_is_logged(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -93,8 +93,8 @@ def test_routes_happy_paths_and_errors(web: Web) -> None:
         assert {t["task_id"]: t["state"] for t in tis["task_instances"]} == {
             "say": "success", "done": "success"}  # fmt: skip
         log = c.get("/api/v2/dags/api/dagRuns/one/taskInstances/say/logs/1").json()
-        assert "] line-one\n" in log["content"] and log["end_of_log"]
-        assert log["content"].endswith("] line-two\n")
+        assert "] INFO output: line-one\n" in log["content"] and log["end_of_log"]
+        assert log["content"].endswith("] INFO output: line-two\n")
         offset = len(log["content"].encode()) - len("line-two\n")
         tail = c.get(f"/api/v2/dags/api/dagRuns/one/taskInstances/say/logs/1?token={offset}")
         assert tail.json()["content"].startswith("line-two")
