@@ -61,7 +61,11 @@ class Mirror(Dispatch):
             self.dags[dag_id].removed = True
 
     def set_paused(self, dag_id: str, paused: bool, *, write: bool) -> None:
+        """Paused: no new scheduled runs, and queued runs (triggered ones too) wait, as in
+        Airflow; running runs go on. Unpaused: its queued runs may start."""
         self.dags[dag_id].paused = paused
+        if not paused:
+            self._startable.add(dag_id)
         if write:
             self.burst.dag_rows.append(DagRow(dag_id, paused, None, None))
 
@@ -171,7 +175,7 @@ class Mirror(Dispatch):
         startable, self._startable = self._startable, set()
         for dag_id in startable:
             live_dag = self.dags.get(dag_id)
-            if live_dag is None:
+            if live_dag is None or live_dag.paused:
                 continue
             for run in list(live_dag.queued):
                 if live_dag.running_runs >= live_dag.dag.max_active_runs:

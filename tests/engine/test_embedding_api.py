@@ -155,3 +155,18 @@ def _with_state(app: Any, state: Any) -> Any:
         await app(scope, receive, send)
 
     return asgi
+
+
+async def test_a_run_triggered_while_paused_waits_queued_until_unpaused() -> None:
+    async with Engine(dags=[versioned(3)], database=":memory:") as engine:
+        await engine.pause_dag("live")
+        run = await engine.trigger_dag("live")
+        await engine.ping()
+        await engine.ping()
+        assert (await engine.get_dag_run("live", run.run_id)).state == "queued"
+        assert {ti.state for ti in await engine.get_task_instances("live", run.run_id)} == {
+            "none"
+        }
+        await engine.unpause_dag("live")
+        done = await engine.wait_for_run("live", run.run_id, timeout=5)
+    assert done.state == "success"
