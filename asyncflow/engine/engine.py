@@ -12,7 +12,6 @@ import gc
 import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -20,13 +19,13 @@ import anyio
 from anyio import CapacityLimiter
 
 from asyncflow.clock import Clock, SystemClock
-from asyncflow.engine import backfill, commands, external, operations
+from asyncflow.engine import backfill, commands, external, operations, recovery
 from asyncflow.engine.context import DEFAULT_MAX_XCOM_BYTES
 from asyncflow.engine.dagruns import Schedules, manual_run
 from asyncflow.engine.dagsource import DagSource, check_dag
 from asyncflow.engine.events import EventBus, Subscription
 from asyncflow.engine.live import LiveDag, LiveRun, Plan
-from asyncflow.engine.recovery import restore_run
+from asyncflow.engine.recovery import past_states, restore_run
 from asyncflow.engine.scheduler import Scheduler
 from asyncflow.engine.secrets import StoreSecrets
 from asyncflow.engine.slots import DEFAULT_PARALLELISM, Slots
@@ -45,7 +44,7 @@ from asyncflow.models.secrets import current_backend
 from asyncflow.models.xcom_arg import RETURN_KEY
 from asyncflow.records import DagRun, TaskInstance
 from asyncflow.states import RUN_FINISHED, DagRunState, TaskState
-from asyncflow.store.base import PastStates, Store
+from asyncflow.store.base import Store
 from asyncflow.store.sqlite import SQLiteStore
 from asyncflow.threads import thread_limiter
 
@@ -191,7 +190,8 @@ class Engine:
         paused = await store.get_paused()
         for dag in dags:
             self._add_dag(dag, paused, now)
-            await self._load_history(dag.dag_id)
+            # before the loop runs: set directly (what depends_on_past reads, from the store)
+            recovery.set_history(mirror, dag.dag_id, await past_states(store, mirror, dag.dag_id))
         for record in await store.get_dag_runs(states=[DagRunState.QUEUED, DagRunState.RUNNING]):
             if record.dag_id in mirror.dags:
                 await self._restore(record, now)
@@ -224,22 +224,10 @@ class Engine:
         live_dag = LiveDag(Plan(dag))
         self._require().mirror.add_dag(live_dag, paused.get(dag.dag_id), now)
 
-    async def _past_of(self, dag_id: str) -> list[PastStates] | None:
-        """What depends_on_past looks back at, from the store (the truth), not from memory;
-        None for a DAG without such tasks."""
-        live_dag = self._require().mirror.dags[dag_id]
-        if not live_dag.has_past_deps:
-            return None
-        return await self.store.past_states(dag_id, live_dag.past_tasks)
-
-    def _reload_history(self, dag_id: str, past: list[PastStates] | None, now: datetime) -> None:
-        if past is not None:
-            self._require().mirror.set_history(dag_id, past)
-
     async def _load_history(self, dag_id: str) -> None:
-        past = await self._past_of(dag_id)
-        if past is not None:
-            self._require().mirror.set_history(dag_id, past)
+        """What depends_on_past looks back at, from the store (the truth), not from memory."""
+        past = await past_states(self.store, self._require().mirror, dag_id)
+        await self._in_loop(lambda now: recovery.set_history(self._require().mirror, dag_id, past))
 
     async def _restore(self, record: DagRun, now: datetime) -> LiveRun:
         tis = await self.store.get_task_instances(record.dag_id, record.run_id)
@@ -379,7 +367,7 @@ class Engine:
 
         await self._in_loop(apply)
         for dag_id in fresh:
-            await self._in_loop(partial(self._reload_history, dag_id, await self._past_of(dag_id)))
+            await self._load_history(dag_id)
 
     async def add_dag(self, dag: DAG) -> None:
         """Schedule a DAG defined in code while the engine runs. It is validated as at start;

@@ -14,7 +14,7 @@ from datetime import datetime
 from asyncflow.engine.live import LiveRun
 from asyncflow.engine.mirror import Mirror
 from asyncflow.records import DagRun, TaskInstance
-from asyncflow.store.base import XComRow
+from asyncflow.store.base import PastStates, Store, XComRow
 
 
 def restore_run(
@@ -28,3 +28,17 @@ def restore_run(
     run = mirror.adopt_run(record.dag_id, record, stored, xcoms)
     mirror.resume_run(run, now)
     return run
+
+
+async def past_states(store: Store, mirror: Mirror, dag_id: str) -> list[PastStates] | None:
+    """The finished runs' states depends_on_past looks back at, as the store holds them;
+    None for a DAG without such tasks."""
+    live_dag = mirror.dags[dag_id]
+    if not live_dag.has_past_deps:
+        return None
+    return await store.past_states(dag_id, live_dag.past_tasks)
+
+
+def set_history(mirror: Mirror, dag_id: str, past: list[PastStates] | None) -> None:
+    if past is not None:
+        mirror.set_history(dag_id, past)
