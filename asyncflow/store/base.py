@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -112,6 +113,17 @@ class ConnectionRow(NamedTuple):
 
 VARIABLE_COLUMNS = VariableRow._fields
 CONNECTION_COLUMNS = ConnectionRow._fields
+
+
+class TIState(NamedTuple):
+    run_id: str
+    task_id: str
+    map_index: int
+    state: TaskState
+
+
+#: the tables `Store.purge` cleans (Airflow's `db clean --tables` names)
+PURGEABLE = ("dag_run", "task_instance", "xcom", "import_error", "request")
 
 
 class PastStates(NamedTuple):
@@ -253,8 +265,21 @@ class Store(ABC):
         *,
         states: list[DagRunState] | None = None,
         limit: int | None = None,
+        offset: int = 0,
     ) -> list[DagRun]:
-        """Runs, newest logical_date first."""  # fmt: skip
+        """Runs, newest logical_date first; `offset` skips that many, `limit` keeps at most
+        that many (a page)."""  # fmt: skip
+
+    @abstractmethod
+    async def count_dag_runs(self, dag_id: str) -> int:
+        """How many runs the DAG has."""
+
+    @abstractmethod
+    async def get_ti_states(
+        self, dag_id: str, run_ids: Collection[str], task_ids: Collection[str] | None = None
+    ) -> list[TIState]:
+        """The states of the task instances of `run_ids` (only of `task_ids` when given): what
+        a grid of runs x tasks shows, without reading whole records."""
 
     @abstractmethod
     async def get_task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]: ...
@@ -304,6 +329,31 @@ class Store(ABC):
 
     @abstractmethod
     async def get_pools(self) -> dict[str, int]: ...
+
+    # -- deleting history ---------------------------------------------------------------------
+    @abstractmethod
+    async def delete_dag(self, dag_id: str, *, dry_run: bool = False) -> dict[str, int]:
+        """Delete every row of the DAG (its runs, task instances, XComs and its `dag` row with
+        the paused flag) in one transaction; returns the rows deleted (or that would be, with
+        `dry_run`) by table. Whether it may be deleted is the caller's decision."""
+
+    @abstractmethod
+    async def purge(
+        self, before: datetime, tables: Collection[str] = PURGEABLE, *, dry_run: bool = False
+    ) -> dict[str, int]:
+        """Delete history older than `before` from `tables` (a subset of `PURGEABLE`) in one
+        transaction; returns the rows deleted (or that would be, with `dry_run`) by table.
+
+        * dag_run: finished runs that started (else were queued) before `before`, with their
+          task instances and XComs; the latest scheduled run of each DAG is kept, as the
+          timetable resumes from it;
+        * task_instance: task instances of finished runs that started before `before`, with
+          their XComs;
+        * xcom: the XComs of finished runs that started before `before`;
+        * import_error: errors recorded before `before`;
+        * request: answered requests from other processes, made before `before`.
+
+        Queued and running runs are never touched: they belong to an engine."""
 
     @abstractmethod
     async def set_pool(self, name: str, slots: int | None) -> None:

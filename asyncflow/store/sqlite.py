@@ -11,7 +11,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -23,15 +23,17 @@ from asyncflow.exceptions import StoreError
 from asyncflow.privatefiles import precreate_private_file, private_folders
 from asyncflow.records import DagRun, ImportErrorRecord, TaskInstance
 from asyncflow.states import DagRunState, TaskState
-from asyncflow.store import migrations
+from asyncflow.store import migrations, sqlhistory
 from asyncflow.store.base import (
     CONNECTION_COLUMNS,
     RUN_COLUMNS,
     TI_COLUMNS,
     VARIABLE_COLUMNS,
     ConnectionRow,
+    PURGEABLE,
     PastStates,
     Store,
+    TIState,
     VariableRow,
     WriteBatch,
     WriteResult,
@@ -42,6 +44,9 @@ from asyncflow.store.base import (
 )
 
 T = TypeVar("T")
+
+#: ids passed as one `IN (...)` list at most (SQLite allows 32,766 variables per statement)
+_MAX_IN_LIST = 10_000
 
 _TI_INSERT = (
     f"INSERT OR IGNORE INTO task_instance ({', '.join(TI_COLUMNS)}) "
@@ -194,6 +199,7 @@ class SQLiteStore(Store):
         *,
         states: list[DagRunState] | None = None,
         limit: int | None = None,
+        offset: int = 0,
     ) -> list[DagRun]:
         where, params = [], []
         if dag_id is not None:
@@ -204,9 +210,33 @@ class SQLiteStore(Store):
             params.extend(s.value for s in states)
         sql = _RUN_SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
         sql += " ORDER BY logical_date DESC, id DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        if limit is not None or offset:
+            sql += f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
         return [run_from_row(r) for r in await self._fetch(sql, tuple(params))]
+
+    async def count_dag_runs(self, dag_id: str) -> int:
+        rows = await self._fetch("SELECT COUNT(*) FROM dag_run WHERE dag_id=?", (dag_id,))
+        return int(rows[0][0])
+
+    async def get_ti_states(
+        self, dag_id: str, run_ids: Collection[str], task_ids: Collection[str] | None = None
+    ) -> list[TIState]:
+        runs, tasks = list(run_ids), None if task_ids is None else list(task_ids)
+        if not runs or tasks == []:
+            return []
+        sql = (
+            "SELECT run_id, task_id, map_index, state FROM task_instance WHERE dag_id=? "
+            f"AND run_id IN ({', '.join('?' * len(runs))})"
+        )
+        params: list[Any] = [dag_id, *runs]
+        wanted = None if tasks is None else set(tasks)
+        if tasks is not None and len(tasks) <= _MAX_IN_LIST:
+            sql += f" AND task_id IN ({', '.join('?' * len(tasks))})"
+            params += tasks
+            wanted = None
+        rows = await self._fetch(sql, tuple(params))
+        return [TIState(r, t, m, TaskState(s)) for r, t, m, s in rows
+                if wanted is None or t in wanted]  # fmt: skip
 
     async def get_task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
         rows = await self._fetch(
@@ -347,6 +377,15 @@ class SQLiteStore(Store):
 
         with anyio.CancelScope(shield=True):
             await self._call(change)
+
+    # -- deleting history -------------------------------------------------------------------
+    async def delete_dag(self, dag_id: str, *, dry_run: bool = False) -> dict[str, int]:
+        return await self._change(lambda db: sqlhistory.delete_dag(db, dag_id, dry_run))
+
+    async def purge(
+        self, before: datetime, tables: Collection[str] = PURGEABLE, *, dry_run: bool = False
+    ) -> dict[str, int]:
+        return await self._change(lambda db: sqlhistory.purge(db, before, tables, dry_run))
 
     # -- Variables and Connections ------------------------------------------------------------
     async def _change(self, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -190,3 +190,98 @@ async def test_connections_are_set_read_and_deleted(store: Store) -> None:
     assert await store.delete_connection("db") is True
     assert await store.delete_connection("db") is False
     assert store.get_connection_sync("db") is None
+
+
+# -- pages and grids ----------------------------------------------------------------------------
+
+
+async def test_runs_in_pages_and_counted(store: Store) -> None:
+    runs = [dag_run(f"r{i}", T0 + timedelta(days=i)) for i in range(5)]
+    await store.write(WriteBatch(new_runs=[new_run(r) for r in runs]))
+    page = await store.get_dag_runs("d", limit=2, offset=1)
+    assert [r.run_id for r in page] == ["r3", "r2"]
+    assert [r.run_id for r in await store.get_dag_runs("d", offset=3)] == ["r1", "r0"]
+    assert await store.count_dag_runs("d") == 5
+    assert await store.count_dag_runs("other") == 0
+
+
+async def test_ti_states_of_some_runs_and_some_tasks(store: Store) -> None:
+    runs = [dag_run(f"r{i}", T0 + timedelta(days=i)) for i in range(3)]
+    await store.write(WriteBatch(new_runs=[new_run(r, "a", "b", "c") for r in runs]))
+    await store.write(WriteBatch(ti_updates=[ti_row("r1", "b", TaskState.SUCCESS, tries=1)]))
+    found = await store.get_ti_states("d", ["r1", "r2"], ["b"])
+    assert sorted(found) == [("r1", "b", -1, TaskState.SUCCESS), ("r2", "b", -1, TaskState.NONE)]
+    assert len(await store.get_ti_states("d", ["r0"])) == 3
+    assert await store.get_ti_states("d", ["r0"], []) == []
+    assert await store.get_ti_states("d", []) == []
+
+
+# -- deleting history ---------------------------------------------------------------------------
+
+
+async def finished_run(store: Store, run_id: str, day: int, **changes: object) -> None:
+    when = T0 + timedelta(days=day)
+    fields: dict[str, object] = {"state": DagRunState.SUCCESS, "start_date": when,
+                                 "end_date": when, **changes}  # fmt: skip
+    run = dag_run(run_id, when, **fields)
+    await store.write(WriteBatch(new_runs=[new_run(run, "a")]))
+    await store.write(WriteBatch(
+        ti_updates=[ti_row(run_id, "a", TaskState.SUCCESS, tries=1)],
+        xcoms=[("d", run_id, "a", -1, "return_value", "1")],
+    ))  # fmt: skip
+
+
+async def test_delete_dag_removes_every_row_of_that_dag_only(store: Store) -> None:
+    await finished_run(store, "r1", 0)
+    other = dag_run("x1", T0, dag_id="e")
+    await store.write(WriteBatch(new_runs=[new_run(other)], dags=[("d", True, None, None)]))
+    assert await store.delete_dag("d", dry_run=True) == {
+        "xcom": 1, "task_instance": 1, "dag_run": 1, "dag": 1}  # fmt: skip
+    assert await store.get_dag_run("d", "r1") is not None  # a dry run deletes nothing
+    assert await store.delete_dag("d") == {"xcom": 1, "task_instance": 1, "dag_run": 1, "dag": 1}
+    assert await store.get_dag_runs("d") == []
+    assert await store.get_task_instances("d", "r1") == []
+    assert await store.get_xcom("d", "r1", "a", "return_value") is None
+    assert "d" not in await store.get_paused()
+    assert [r.run_id for r in await store.get_dag_runs("e")] == ["x1"]
+
+
+async def test_purge_keeps_active_runs_recent_runs_and_the_latest_scheduled(store: Store) -> None:
+    await finished_run(store, "old-manual", 0, run_type=DagRunType.MANUAL)
+    await finished_run(store, "old-scheduled", 1)
+    await finished_run(store, "latest-scheduled", 2)
+    await finished_run(store, "recent", 20, run_type=DagRunType.MANUAL)
+    active = dag_run("active", T0 + timedelta(days=3), state=DagRunState.RUNNING, start_date=T0,
+                     run_type=DagRunType.MANUAL)  # fmt: skip
+    await store.write(WriteBatch(new_runs=[new_run(active, "a")]))
+    cutoff = T0 + timedelta(days=10)
+    would = await store.purge(cutoff, ["dag_run"], dry_run=True)
+    assert would == {"xcom": 2, "task_instance": 2, "dag_run": 2}
+    assert len(await store.get_dag_runs("d")) == 5
+    assert await store.purge(cutoff, ["dag_run"]) == would
+    left = sorted(r.run_id for r in await store.get_dag_runs("d"))
+    assert left == ["active", "latest-scheduled", "recent"]
+    assert await store.get_task_instances("d", "old-manual") == []
+    assert await store.get_xcom("d", "old-scheduled", "a", "return_value") is None
+
+
+async def test_purge_of_xcoms_alone_keeps_runs_and_task_instances(store: Store) -> None:
+    await finished_run(store, "old", 0, run_type=DagRunType.MANUAL)
+    await finished_run(store, "latest", 1)
+    assert await store.purge(T0 + timedelta(days=5), ["xcom"]) == {"xcom": 2}
+    assert len(await store.get_dag_runs("d")) == 2
+    assert len(await store.get_task_instances("d", "old")) == 1
+    assert await store.get_xcom("d", "latest", "a", "return_value") is None
+
+
+async def test_purge_of_import_errors_and_an_unknown_table(store: Store) -> None:
+    from asyncflow.records import ImportErrorRecord
+
+    await store.replace_import_errors([
+        ImportErrorRecord("/old.py", "boom", "", T0),
+        ImportErrorRecord("/new.py", "boom", "", T0 + timedelta(days=30)),
+    ])  # fmt: skip
+    assert await store.purge(T0 + timedelta(days=1), ["import_error"]) == {"import_error": 1}
+    assert [e.fileloc for e in await store.get_import_errors()] == ["/new.py"]
+    with pytest.raises(ValueError, match="cannot clean table.*nope"):
+        await store.purge(T0, ["nope"])
