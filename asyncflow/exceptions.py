@@ -18,6 +18,7 @@ builds its message from the ids involved (DAG, file, task, value) plus what to d
     │   └── PoolNotFound
     ├── DagAlreadyExists (ValueError)          add_dag with a dag_id already scheduled
     ├── DagRunAlreadyExists (ValueError)       run_id or logical_date taken
+    ├── DagHasActiveRuns (RuntimeError)        a DAG with queued or running runs is not deleted
     ├── RunWaitTimeout (TimeoutError)          wait_for_run gave up; names the run's state
     ├── InvalidRunIdError (ValueError)         a run_id with characters or a length not allowed
     ├── ParamValidationError (ValueError)      a required param has no value
@@ -160,6 +161,17 @@ class DagRunAlreadyExists(AsyncflowError, ValueError):
         self.dag_id = dag_id
         super().__init__(
             f"DAG {dag_id!r} already has a run with {what}: pick another run_id or logical_date"
+        )
+
+
+class DagHasActiveRuns(AsyncflowError, RuntimeError):
+    def __init__(self, dag_id: str, run_ids: list[str]) -> None:
+        self.dag_id = dag_id
+        self.run_ids = run_ids
+        shown = ", ".join(repr(r) for r in run_ids[:5]) + (" ..." if len(run_ids) > 5 else "")
+        super().__init__(
+            f"DAG {dag_id!r} has {len(run_ids)} queued or running run(s) ({shown}): wait for "
+            "them to finish or mark them failed, then delete it"
         )
 
 

@@ -17,6 +17,7 @@ from asyncflow.cli.render import RUN_COLUMNS, run_dict
 from asyncflow.exitcodes import EX_UNAVAILABLE, EX_USAGE
 
 if TYPE_CHECKING:
+    from asyncflow.cli.client import DaemonApi
     from asyncflow.models.dag import DAG
     from asyncflow.records import DagRun
     from asyncflow.store.sqlite import SQLiteStore
@@ -85,23 +86,24 @@ def list_import_errors(cli: Cli) -> int:
 
 
 def trigger(cli: Cli) -> int:
-    from asyncflow.engine.commands import queue_manual_run
+    """Through the daemon's API when one serves the database (it creates the run at once),
+    else queued in the database for a daemon to adopt."""
+    from asyncflow.cli.client import through_daemon
 
     args = cli.args
-    dag = cli.get_dag(args.dag_id)
     conf = parse_conf(args.conf)
     logical = cli.parse_date(args.logical_date) if args.logical_date else None
-    record = cli.with_store(
-        lambda store: queue_manual_run(store, dag, now=datetime.now(UTC), conf=conf,
-                                       logical_date=logical, run_id=args.run_id)
-    )  # fmt: skip
-    daemon = cli.daemon_pid()
-    paused = cli.is_paused(dag)
+    row = through_daemon(
+        cli, lambda api: _trigger_through(api, args.dag_id, conf, logical, args.run_id)
+    )
+    if row is None:
+        row = _queue_in_database(cli, conf, logical)
     if not args.wait:
-        cli.out.record(run_dict(record), ("dag_id", "run_id", "state", "logical_date", "conf"))
-    if paused:
-        cli.out.note(f"note: DAG {dag.dag_id} is paused: the run stays queued until "
-                     f"`asyncflow dags unpause {dag.dag_id}`")  # fmt: skip
+        cli.out.record(row, ("dag_id", "run_id", "state", "logical_date", "conf"))
+    if bool(row.pop("_paused", False)):
+        cli.out.note(f"note: DAG {args.dag_id} is paused: the run stays queued until "
+                     f"`asyncflow dags unpause {args.dag_id}`")  # fmt: skip
+    daemon = cli.daemon_pid()
     if daemon is None:
         cli.out.note(
             f"note: no daemon is running on {cli.settings.database}: the run starts when "
@@ -111,7 +113,35 @@ def trigger(cli: Cli) -> int:
         return 0
     if daemon is None:
         raise CommandError("--wait needs a running daemon to run the queued run", EX_UNAVAILABLE)
-    return follow(cli, dag, record.run_id)
+    return follow(cli, cli.get_dag(args.dag_id), row["run_id"])
+
+
+def _trigger_through(
+    api: DaemonApi, dag_id: str, conf: dict[str, Any] | None, logical: datetime | None,
+    run_id: str | None,
+) -> dict[str, Any]:
+    from asyncflow.cli.client import segment
+
+    body: dict[str, Any] = {"conf": conf, "dag_run_id": run_id,
+                            "logical_date": logical.isoformat() if logical else None}  # fmt: skip
+    run = api.call("POST", f"/api/v2/dags/{segment(dag_id)}/dagRuns", body)
+    dag = api.call("GET", f"/api/v2/dags/{segment(dag_id)}")
+    return {"dag_id": run["dag_id"], "run_id": run["dag_run_id"], "state": run["state"],
+            "logical_date": run["logical_date"], "conf": run["conf"],
+            "_paused": dag.get("is_paused", False)}  # fmt: skip
+
+
+def _queue_in_database(
+    cli: Cli, conf: dict[str, Any] | None, logical: datetime | None
+) -> dict[str, Any]:
+    from asyncflow.engine.commands import queue_manual_run
+
+    dag = cli.get_dag(cli.args.dag_id)
+    record = cli.with_store(
+        lambda store: queue_manual_run(store, dag, now=datetime.now(UTC), conf=conf,
+                                       logical_date=logical, run_id=cli.args.run_id)
+    )  # fmt: skip
+    return {**run_dict(record), "_paused": cli.is_paused(dag)}
 
 
 def follow(cli: Cli, dag: DAG, run_id: str) -> int:
@@ -161,16 +191,22 @@ def test_dag(cli: Cli) -> int:
 
 
 def _set_paused(cli: Cli, is_paused: bool) -> int:
+    """Through the daemon's API when one serves the database, else in the database (a
+    running daemon without a web server reads the flag within a second)."""
+    from asyncflow.cli.client import segment, through_daemon
     from asyncflow.engine.commands import set_paused
 
     dag_id = cli.args.dag_id
+    path = f"/api/v2/dags/{segment(dag_id)}"
+    done = through_daemon(cli, lambda api: api.call("PATCH", path, {"is_paused": is_paused}))
 
     async def write(store: SQLiteStore) -> None:
         if dag_id not in await store.get_paused():
             cli.get_dag(dag_id)  # not known to the database yet: it must be in the folder
         await set_paused(store, dag_id, is_paused)
 
-    cli.with_store(write)
+    if done is None:
+        cli.with_store(write)
     word = "paused" if is_paused else "unpaused"
     cli.out.text(f"DAG {dag_id} {word}", {"dag_id": dag_id, "is_paused": is_paused})
     return 0

@@ -183,6 +183,9 @@ def _clear_run(cli: Cli, dag: DAG, run: DagRun, wanted: set[str]) -> list[dict[s
     from asyncflow.states import RUN_FINISHED
 
     args = cli.args
+    cleared = _clear_through_api(cli, dag, run.run_id, wanted, only_failed=args.only_failed)
+    if cleared is not None:
+        return cleared
 
     def reset(store: SQLiteStore) -> Awaitable[Reset]:
         return reset_task_instances(store, dag, run.run_id, wanted, only_failed=args.only_failed)
@@ -200,6 +203,24 @@ def _clear_run(cli: Cli, dag: DAG, run: DagRun, wanted: set[str]) -> list[dict[s
                      "second")  # fmt: skip
     return [{"task_id": ti.task_id, "was": ti.state, "try_number": ti.try_number}
             for ti in done.cleared]  # fmt: skip
+
+
+def _clear_through_api(
+    cli: Cli, dag: DAG, run_id: str, wanted: set[str], *, only_failed: bool
+) -> list[dict[str, Any]] | None:
+    """Cleared by the daemon's engine at once (a running attempt is stopped), when a daemon
+    serves the database; None otherwise."""
+    from asyncflow.cli.client import segment, through_daemon
+
+    path = f"/api/v2/dags/{segment(dag.dag_id)}/dagRuns/{segment(run_id)}/clear"
+    body = {"dry_run": False, "task_ids": sorted(wanted), "only_failed": bool(only_failed)}
+    answer = through_daemon(cli, lambda api: api.call("POST", path, body))
+    if answer is None:
+        return None
+    if answer.get("state") == "queued" and not cli.out.json:
+        cli.out.note(f"run {run_id} is queued again")
+    return [{"task_id": task_id} for task_id in in_order(dag)
+            if task_id in set(answer.get("cleared_task_ids", []))]  # fmt: skip
 
 
 def _clear_through_daemon(

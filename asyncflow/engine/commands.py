@@ -10,6 +10,11 @@ or SQL), and the engine calls the same checks where it does the same thing.
 * `reset_task_instances`: clear task instances of a run no engine is running (a finished run, or
   any run while no daemon runs): back to `none` with their retries renewed, their XComs dropped,
   and a finished run queued again.
+* `mark_task_instances`: mark task instances of a run no engine is running, with the same
+  consequences as on a running engine (`Engine.set_task_instance_state`).
+* `delete_dag`: every row of a DAG with no queued or running run (Airflow's `dags delete`);
+  `delete_dag_live` does it under a running engine, which then schedules the DAG afresh.
+* `clean_history`: rows older than a date (Airflow's `db clean`), see `Store.purge`.
 """
 
 from __future__ import annotations
@@ -17,16 +22,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from asyncflow.engine.dagruns import manual_run
-from asyncflow.exceptions import DagRunAlreadyExists, DagRunNotFound
+from asyncflow.engine.operations import relatives
+from asyncflow.exceptions import DagHasActiveRuns, DagNotFound, DagRunAlreadyExists, DagRunNotFound
 from asyncflow.models.dag import DAG
 from asyncflow.records import DagRun, TaskInstance
 from asyncflow.states import FAILED_STATES, RUN_FINISHED, DagRunState, TaskState
 from asyncflow.store.base import (
+    PURGEABLE,
     DagRow,
     NewRun,
     RunUpdate,
@@ -34,15 +41,23 @@ from asyncflow.store.base import (
     TIRow,
     WriteBatch,
     XComKey,
+    iso,
     run_row,
 )
+
+if TYPE_CHECKING:
+    from asyncflow.engine.engine import Engine
 
 __all__ = [
     "CLEAR",
     "Reset",
     "ask_engine",
     "check_new_run",
+    "clean_history",
     "clear_request",
+    "delete_dag",
+    "delete_dag_live",
+    "mark_task_instances",
     "queue_manual_run",
     "reset_task_instances",
     "set_paused",
@@ -134,16 +149,127 @@ async def reset_task_instances(
     if not chosen:
         return Reset([], False)
     batch = WriteBatch()
-    for ti in chosen:
+    _reset_rows(dag, chosen, batch)
+    requeue = _requeue(run, batch)
+    await store.write(batch)
+    return Reset(chosen, requeue)
+
+
+def _reset_rows(dag: DAG, tis: Collection[TaskInstance], batch: WriteBatch) -> None:
+    for ti in tis:
         retries = dag.get_task(ti.task_id).retries
         batch.ti_updates.append(TIRow(
             TaskState.NONE.value, ti.try_number, ti.try_number + retries, None, None, None,
             None, None, 0, ti.dag_id, ti.run_id, ti.task_id, ti.map_index,
         ))  # fmt: skip
         batch.xcom_clears.append(XComKey(ti.dag_id, ti.run_id, ti.task_id))
-    requeue = run.state in RUN_FINISHED
-    if requeue:
-        row = run_row(dataclasses.replace(run, state=DagRunState.QUEUED, end_date=None))
-        batch.run_updates.append(RunUpdate(*row[:6]))
-    await store.write(batch)
-    return Reset(chosen, requeue)
+
+
+def _requeue(run: DagRun, batch: WriteBatch) -> bool:
+    """Queue a finished run again (in `batch`); whether it was finished."""
+    if run.state not in RUN_FINISHED:
+        return False
+    row = run_row(dataclasses.replace(run, state=DagRunState.QUEUED, end_date=None))
+    batch.run_updates.append(RunUpdate(*row[:6]))
+    return True
+
+
+#: the states a task instance may be marked with by hand
+MARKABLE = (TaskState.SUCCESS, TaskState.FAILED, TaskState.SKIPPED)
+
+
+async def mark_task_instances(
+    store: Store,
+    dag: DAG,
+    run_id: str,
+    task_ids: Collection[str],
+    state: TaskState,
+    *,
+    now: datetime,
+) -> list[str]:
+    """Mark task instances of a run no engine is running `success`, `failed` or `skipped`, as
+    `Engine.set_task_instance_state` does on a running one: unless marked failed, what failed
+    below them is cleared (it gets its chance to run), and a finished run is queued again so
+    that the next engine settles its state. Returns the task_ids changed."""
+    if state not in MARKABLE:
+        raise ValueError(f"a task instance can be marked success, failed or skipped, not {state}")
+    run = await store.get_dag_run(dag.dag_id, run_id)
+    if run is None:
+        raise DagRunNotFound(dag.dag_id, run_id)
+    tis = {ti.task_id: ti for ti in await store.get_task_instances(dag.dag_id, run_id)
+           if ti.map_index == -1}  # fmt: skip
+    missing = sorted(set(task_ids) - set(tis))
+    if missing:
+        raise ValueError(
+            f"run {run_id!r} of DAG {dag.dag_id!r} has no task instance of {', '.join(missing)} "
+            "yet (it has not started): mark it once a daemon runs it"
+        )
+    batch = WriteBatch()
+    marked = [t for t in sorted(task_ids) if tis[t].state is not state]
+    stamp = iso(now)
+    for task_id in marked:
+        ti = tis[task_id]
+        batch.ti_updates.append(TIRow(
+            state.value, ti.try_number, ti.max_tries, iso(ti.start_date) or stamp, stamp,
+            ti.duration, None, None, 0, ti.dag_id, ti.run_id, ti.task_id, ti.map_index,
+        ))  # fmt: skip
+    if state is not TaskState.FAILED and marked:
+        below = relatives(dag, marked, downstream=True, upstream=False) - set(marked)
+        _reset_rows(dag, [tis[t] for t in sorted(below)
+                          if t in tis and tis[t].state in FAILED_STATES], batch)  # fmt: skip
+    if marked:
+        _requeue(run, batch)
+        await store.write(batch)
+    return marked
+
+
+async def delete_dag(store: Store, dag_id: str, *, dry_run: bool = False) -> dict[str, int]:
+    """Delete the DAG's runs, task instances, XComs and its row (paused flag) as Airflow's
+    `dags delete` does; returns the rows deleted by table. `DagHasActiveRuns` while a run is
+    queued or running (they belong to an engine), `DagNotFound` when the store has no row of
+    it. Whether its file still exists does not matter (as in Airflow): a DAG still in the
+    folder comes back as new, paused or not as at its creation, its schedule from the start."""
+    active = await store.get_dag_runs(dag_id, states=[DagRunState.QUEUED, DagRunState.RUNNING])
+    if active:
+        raise DagHasActiveRuns(dag_id, [r.run_id for r in active])
+    counts = await store.delete_dag(dag_id, dry_run=dry_run)
+    if not any(counts.values()):
+        raise DagNotFound(dag_id)
+    return counts
+
+
+async def delete_dag_live(engine: Engine, dag_id: str) -> dict[str, int]:
+    """`delete_dag` under a running engine. The DAG is paused first (no scheduled run starts
+    meanwhile); once its rows are gone a loaded DAG is installed again as new: its timetable
+    starts from its start_date, its history is empty, its paused flag is its default."""
+    loaded = engine.dags.get(dag_id)
+    was_paused = engine.is_paused(dag_id) if loaded is not None else True
+    if loaded is not None:
+        await engine.pause_dag(dag_id)
+    try:
+        counts = await delete_dag(engine.store, dag_id)
+    except BaseException:
+        if not was_paused:
+            await engine.unpause_dag(dag_id)
+        raise
+    if loaded is not None:
+        await engine.replace_dag(loaded)
+        if loaded.is_paused_upon_creation:
+            await engine.pause_dag(dag_id)
+        else:
+            await engine.unpause_dag(dag_id)
+    return counts
+
+
+async def clean_history(
+    store: Store,
+    before: datetime,
+    tables: Collection[str] | None = None,
+    *,
+    dry_run: bool = False,
+) -> dict[str, int]:
+    """Delete history older than `before` (Airflow's `db clean`): see `Store.purge` for what
+    each table loses and what is always kept. `tables` None: all of `PURGEABLE`."""
+    if before.tzinfo is None:
+        raise ValueError(f"the clean-before time {before.isoformat()} has no time zone")
+    return await store.purge(before, PURGEABLE if tables is None else tables, dry_run=dry_run)

@@ -61,6 +61,7 @@ from asyncflow.exitcodes import (
 from asyncflow.logs import get_logger
 from asyncflow.models import dag as dag_module
 from asyncflow.models.pool import Pool
+from asyncflow.service.apifile import remove_api_file, write_api_file
 from asyncflow.service.config import MEMORY_DATABASE, Settings, load_settings
 from asyncflow.service.lock import DatabaseLock
 from asyncflow.service.logging import configure_logging
@@ -264,6 +265,8 @@ async def _serve(
                     pid=os.getpid(),
                 )
                 web = await _start_web(tg, engine, settings)
+                if web is not None:
+                    write_api_file(settings.database, web.url, web.token_file)
                 notifier.ready(summary.line())
                 started.set()
                 if notifier.watchdog_interval is not None:  # pinged through the drain too
@@ -284,6 +287,7 @@ async def _serve(
                 if drain.cancel_called:
                     committed = await engine.stop(drain_timeout=0, grace=STOP_GRACE)
                 if web is not None:
+                    remove_api_file(settings.database)
                     await web.stop()
             tg.cancel_scope.cancel()
     if not committed:

@@ -26,11 +26,11 @@ from asyncflow.states import DagRunState, TaskState
 from asyncflow.store import migrations, sqlhistory
 from asyncflow.store.base import (
     CONNECTION_COLUMNS,
+    PURGEABLE,
     RUN_COLUMNS,
     TI_COLUMNS,
     VARIABLE_COLUMNS,
     ConnectionRow,
-    PURGEABLE,
     PastStates,
     Store,
     TIState,

@@ -85,8 +85,11 @@ def loopback(listen: str) -> bool:
 
 
 class WebServer:
-    def __init__(self, server: _Server, sock: socket.socket, hub: EventHub) -> None:
+    def __init__(
+        self, server: _Server, sock: socket.socket, hub: EventHub, token_file: Path
+    ) -> None:
         self.server = server
+        self.token_file = token_file
         self.hub = hub
         self.sock = sock
         self.done = anyio.Event()
@@ -122,7 +125,7 @@ async def start_web(
         proxy_headers=False, server_header=False,
     )  # fmt: skip
     server = _Server(config)
-    web = WebServer(server, sock, app.state.hub)
+    web = WebServer(server, sock, app.state.hub, token.path)
     tg.start_soon(web.run)
     if not loopback(listen):
         log.warning("the web server listens beyond this host without TLS: put a reverse proxy "
