@@ -117,7 +117,10 @@ def trigger(cli: Cli) -> int:
 
 
 def _trigger_through(
-    api: DaemonApi, dag_id: str, conf: dict[str, Any] | None, logical: datetime | None,
+    api: DaemonApi,
+    dag_id: str,
+    conf: dict[str, Any] | None,
+    logical: datetime | None,
     run_id: str | None,
 ) -> dict[str, Any]:
     from asyncflow.cli.client import segment
@@ -301,6 +304,40 @@ def backfill(cli: Cli) -> int:
         [run_dict(r) for r in runs], RUN_COLUMNS, empty="no intervals to run in that range"
     )
     return 0 if all(r.state is DagRunState.SUCCESS for r in runs) else 1
+
+
+# -- delete -------------------------------------------------------------------------------------
+
+
+def delete(cli: Cli) -> int:
+    """Airflow's `dags delete`: through the daemon's API when one serves the database (its
+    engine schedules a DAG still in the folder afresh), else in the database with the daemon's
+    lock held. Refused while a run is queued or running."""
+    from asyncflow.cli.client import segment, through_daemon
+    from asyncflow.cli.db import confirm
+    from asyncflow.engine.commands import delete_dag
+    from asyncflow.exceptions import DagHasActiveRuns, DagNotFound
+
+    dag_id = cli.args.dag_id
+    confirm(cli, f"This deletes every run, task instance and XCom of DAG {dag_id}.")
+    path = f"/api/v2/dags/{segment(dag_id)}"
+    answer = through_daemon(cli, lambda api: api.call("DELETE", path))
+    if answer is not None:
+        counts = answer["deleted"]
+    else:
+        try:
+            with cli.exclusive(f"deleting DAG {dag_id} with the daemon's API off"):
+                counts = cli.with_store(lambda store: delete_dag(store, dag_id))
+        except DagNotFound:
+            raise CommandError(f"DAG {dag_id!r} has no rows in {cli.settings.database}: "
+                               "nothing to delete") from None  # fmt: skip
+        except DagHasActiveRuns as exc:
+            raise CommandError(str(exc)) from None
+    total = sum(counts.values())
+    cli.out.text(f"Removed {total} record(s) of DAG {dag_id} ("
+                 + ", ".join(f"{n} {table}" for table, n in counts.items()) + ")",
+                 {"dag_id": dag_id, "deleted": counts})  # fmt: skip
+    return 0
 
 
 # -- list-runs ----------------------------------------------------------------------------------

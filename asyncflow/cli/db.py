@@ -135,3 +135,32 @@ def reset(cli: Cli) -> int:
     cli.out.text(f"database {database} reset (schema version {version})",
                  {"database": database, "schema_version": version, "reset": True})  # fmt: skip
     return 0
+
+
+def clean(cli: Cli) -> int:
+    """Airflow's `db clean`: history older than --clean-before-timestamp (see `Store.purge`).
+    Finished runs only, so it runs beside a daemon too (its active runs are never touched)."""
+    from asyncflow.engine.commands import clean_history
+    from asyncflow.store.base import PURGEABLE
+
+    args = cli.args
+    before = cli.parse_date(args.clean_before_timestamp)
+    tables = PURGEABLE
+    if args.tables:
+        tables = tuple(t.strip() for t in args.tables.split(",") if t.strip())
+        unknown = sorted(set(tables) - set(PURGEABLE))
+        if unknown:
+            raise CommandError(f"--tables: no table {', '.join(unknown)} to clean; choose among "
+                               f"{', '.join(PURGEABLE)}", EX_USAGE)  # fmt: skip
+    if not cli.database_exists():
+        raise CommandError(f"no database at {cli.settings.database}: nothing to clean")
+    if not args.dry_run:
+        confirm(cli, f"This deletes {', '.join(tables)} rows older than {before.isoformat()} "
+                     f"from {cli.settings.database}.")  # fmt: skip
+    counts = cli.with_store(
+        lambda store: clean_history(store, before, tables, dry_run=args.dry_run)
+    )
+    column = "would_delete" if args.dry_run else "deleted"
+    rows = [{"table": table, column: n} for table, n in counts.items()]
+    cli.out.rows(rows, ("table", column))
+    return 0

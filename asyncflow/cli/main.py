@@ -117,7 +117,7 @@ def _other_commands(b: _Builder, sub: Any) -> None:
 
     run_filters(p)
 
-    group = sub.add_parser("db", help="the database: migrate, check, reset")
+    group = sub.add_parser("db", help="the database: migrate, check, clean, reset")
     db = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
     b.leaf(db, "migrate", "asyncflow.cli.db:migrate", "create or upgrade the schema")
     b.leaf(
@@ -129,6 +129,22 @@ def _other_commands(b: _Builder, sub: Any) -> None:
         "delete the database (every run, task instance, XCom, pool and pause flag) and create "
         "it empty; needs the daemon stopped",
     )  # fmt: skip
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p = b.leaf(
+        db, "clean", "asyncflow.cli.db:clean",
+        "delete history older than a time: finished runs with their task instances and XComs "
+        "(the latest scheduled run of each DAG stays), import errors, answered requests",
+    )  # fmt: skip
+    p.add_argument(
+        "--clean-before-timestamp",
+        required=True,
+        metavar="TIME",
+        help="an ISO date or date-time (default time zone when it has none)",
+    )
+    p.add_argument("--tables", metavar="A,B",
+                   help="comma-separated among dag_run, task_instance, xcom, import_error, "
+                   "request (default all)")  # fmt: skip
+    p.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
 
     group = sub.add_parser("config", help="the settings in effect: list, get-value")

@@ -99,10 +99,17 @@ def dag_commands(b: Any, sub: Any) -> None:
     p.add_argument("run", metavar="RUN", nargs="?", help=RUN_HELP)
     p = b.leaf(dags, "details", f"{i}:details", "the DAG's settings, schedule and state")
     p.add_argument("dag_id", metavar="DAG")
+    p = b.leaf(
+        dags, "delete", f"{m}:delete",
+        "delete the DAG's runs, task instances, XComs and paused flag (refused while a run is "
+        "queued or running); a DAG still in the folder starts afresh",
+    )  # fmt: skip
+    p.add_argument("dag_id", metavar="DAG")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
 
 
 def task_commands(b: Any, sub: Any) -> None:
-    group = sub.add_parser("tasks", help="tasks: list, test, render, state, clear, logs")
+    group = sub.add_parser("tasks", help="tasks: list, test, render, state, clear, mark, logs")
     tasks = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
     m = "asyncflow.cli.tasks"
     i = "asyncflow.cli.taskinfo"
@@ -143,6 +150,17 @@ def task_commands(b: Any, sub: Any) -> None:
         "--timeout", type=float, default=30.0, metavar="SECONDS",
         help="how long to wait for a running daemon's answer (default 30)",
     )  # fmt: skip
+    p = b.leaf(
+        tasks, "mark", f"{m}:mark",
+        "set a task instance's state by hand (success, failed, skipped): a running attempt is "
+        "stopped; unless failed, what failed downstream runs again",
+    )  # fmt: skip
+    p.add_argument("dag_id", metavar="DAG")
+    p.add_argument("task_id", metavar="TASK")
+    p.add_argument("run", metavar="RUN", nargs="?", help=RUN_HELP)
+    p.add_argument("--state", required=True, choices=("success", "failed", "skipped"))
+    p.add_argument("-d", "--downstream", action="store_true", help="also everything downstream")
+    p.add_argument("-u", "--upstream", action="store_true", help="also everything upstream")
     p = b.leaf(
         tasks, "states-for-dag-run", f"{m}:states_for_dag_run",
         "each task instance of a run, in the DAG's order",

@@ -307,3 +307,62 @@ def logs(cli: Cli) -> int:
         ) from None
     sys.stdout.write(text)
     return 0
+
+
+# -- mark -----------------------------------------------------------------------------------------
+
+
+def mark(cli: Cli) -> int:
+    """`tasks mark DAG TASK [RUN] --state S` (the latest run by default). Through the daemon's
+    API when one serves the database (its engine stops a running attempt and goes on at once);
+    else in the database with the daemon's lock held (`engine.commands.mark_task_instances`),
+    and a finished run is queued again for the next start to settle."""
+    from asyncflow.cli.client import segment, through_daemon
+
+    args = cli.args
+    run = cli.find_run(args.dag_id, args.run)
+    path = (f"/api/v2/dags/{segment(args.dag_id)}/dagRuns/{segment(run.run_id)}/taskInstances/"
+            f"{segment(args.task_id)}")  # fmt: skip
+    body = {"new_state": args.state, "include_downstream": bool(args.downstream),
+            "include_upstream": bool(args.upstream)}  # fmt: skip
+    answer = through_daemon(cli, lambda api: api.call("PATCH", path, body))
+    if answer is not None:
+        changed = [ti["task_id"] for ti in answer["task_instances"]]
+    else:
+        changed = _mark_in_database(cli, run)
+    rows = [{"run_id": run.run_id, "task_id": task_id, "state": args.state} for task_id in changed]
+    cli.out.rows(rows, ("run_id", "task_id", "state"),
+                 empty=f"nothing changed: already {args.state}")  # fmt: skip
+    return 0
+
+
+def _mark_in_database(cli: Cli, run: DagRun) -> list[str]:
+    from datetime import UTC, datetime
+
+    from asyncflow.engine.commands import mark_task_instances
+    from asyncflow.states import RUN_FINISHED, TaskState
+
+    args = cli.args
+    dag = cli.get_dag(args.dag_id)
+    cli.get_task_id(dag, args.task_id)
+    chosen = selected_tasks(dag, args.task_id, downstream=args.downstream, upstream=args.upstream)
+    state = TaskState(args.state)
+
+    def write(store: SQLiteStore) -> Awaitable[list[str]]:
+        now = datetime.now(UTC)
+        return mark_task_instances(store, dag, run.run_id, chosen, state, now=now)
+
+    try:
+        if run.state in RUN_FINISHED:
+            return cli.with_store(write)
+        if cli.daemon_pid() is not None:
+            raise CommandError(
+                f"run {run.run_id} of {dag.dag_id} is {run.state.value} and the daemon running "
+                "it serves no API (web_listen = off): set web_listen and restart it, or stop it "
+                "and mark again",
+                EX_UNAVAILABLE,
+            )
+        with cli.exclusive(f"marking tasks of run {run.run_id} of {dag.dag_id}"):
+            return cli.with_store(write)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None

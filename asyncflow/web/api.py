@@ -182,6 +182,16 @@ async def patch_dag(request: Request) -> Response:
     return JSONResponse(dag_json(engine.get_dag(dag_id), is_paused=engine.is_paused(dag_id)))
 
 
+async def delete_dag(request: Request) -> Response:
+    """Airflow's DELETE: the DAG's runs, task instances, XComs and paused flag; a DAG still in
+    the folder is scheduled afresh. 409 while a run is queued or running."""
+    from asyncflow.engine.commands import delete_dag_live
+
+    dag_id = request.path_params["dag_id"]
+    counts = await delete_dag_live(engine_of(request), dag_id)
+    return JSONResponse({"dag_id": dag_id, "deleted": counts})
+
+
 # -- DAG runs ---------------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from asyncflow.engine.engine import Engine
 from asyncflow.exceptions import (
     AsyncflowError,
+    DagHasActiveRuns,
     DagRunAlreadyExists,
     InvalidStateTransition,
     NotFoundError,
@@ -119,7 +120,7 @@ async def openapi(request: Request) -> Response:
 
 
 def operations() -> list[Operation]:
-    dag, run = "/api/v2/dags/{dag_id}", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}"
+    dag, run = "/api/v2/dags/{dag_id}", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id:path}"
     ti = run + "/taskInstances/{task_id}"
     op = Operation
     return [
@@ -132,6 +133,8 @@ def operations() -> list[Operation]:
         op("GET", dag, api.get_dag, "one DAG with its params and tasks", responses=(200, 404)),
         op("PATCH", dag, api.patch_dag, "pause or unpause a DAG", responses=(200, 400, 404),
           body={"type": "object", "properties": {"is_paused": _BOOL}, "required": ["is_paused"]}),
+        op("DELETE", dag, api.delete_dag, "delete the DAG's runs, task instances, XComs and "
+          "paused flag", responses=(200, 404, 409)),
         op("GET", dag + "/dagRuns", api.list_runs, "the DAG's runs, newest first",
           responses=(200, 400, 404), query=(*_PAGED, ("state", "string", "only these states"))),
         op("POST", dag + "/dagRuns", api.trigger_run, "trigger a run",
@@ -168,6 +171,12 @@ def operations() -> list[Operation]:
     ]  # fmt: skip
 
 
+def by_specificity(ops: list[Operation]) -> list[Operation]:
+    """Longer paths first: a run_id may hold '/' (`{dag_run_id:path}`), so `.../dagRuns/{id}`
+    must be tried after `.../dagRuns/{id}/taskInstances` and the like."""
+    return sorted(ops, key=lambda op: -op.path.count("/"))
+
+
 def error_response(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
@@ -190,7 +199,7 @@ def guard(handler: Handler, *, auth: bool) -> Handler:
             return error_response(exc.status, exc.detail)
         except NotFoundError as exc:
             return error_response(404, str(exc))
-        except (DagRunAlreadyExists, InvalidStateTransition) as exc:
+        except (DagRunAlreadyExists, DagHasActiveRuns, InvalidStateTransition) as exc:
             return error_response(409, str(exc))
         except (AsyncflowError, ValueError, TypeError) as exc:
             return error_response(400, str(exc))
@@ -235,7 +244,8 @@ def create_app(
                 tg.cancel_scope.cancel()
 
     routes: list[Any] = [
-        Route(op.path, guard(op.handler, auth=op.auth), methods=[op.method]) for op in ops
+        Route(op.path, guard(op.handler, auth=op.auth), methods=[op.method])
+        for op in by_specificity(ops)
     ]
     routes += pages.routes()
     routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))

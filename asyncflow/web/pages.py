@@ -328,7 +328,7 @@ async def task_page(request: Request) -> Response:
 
 def routes() -> list[Route]:
     dag = "/dags/{dag_id}"
-    run = dag + "/runs/{run_id}"
+    run = dag + "/runs/{run_id:path}"  # a run_id may hold '/': the longer routes come first
     return [
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
@@ -336,7 +336,7 @@ def routes() -> list[Route]:
         Route(dag, page(grid)),
         Route(dag + "/pause", page(toggle_pause), methods=["POST"]),
         Route(dag + "/trigger", page(trigger), methods=["GET", "POST"]),
-        Route(run, page(run_page)),
         Route(run + "/action", page(run_action), methods=["POST"]),
         Route(run + "/tasks/{task_id}", page(task_page)),
+        Route(run, page(run_page)),
     ]
