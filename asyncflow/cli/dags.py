@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -288,22 +289,39 @@ def backfill(cli: Cli) -> int:
     del options["dags_folder"]
     options["pools"] = local_pools(cli)
 
+    from asyncflow.cli.progress import EventCounts, Progress
+
+    progress = Progress(0)
+    follow = EventCounts(progress, f"backfill {dag.dag_id}", per_run=len(dag.task_dict))
+
     async def run() -> list[DagRun]:
-        async with Engine(dags=[dag], run_schedules=False, **options) as engine:
-            return await engine.backfill(
+        engine = Engine(dags=[dag], run_schedules=False, **options)
+        async with engine, anyio.create_task_group() as tg:
+            tg.start_soon(_forward, engine.subscribe(), follow)
+            runs = await engine.backfill(
                 dag.dag_id, start, end, reprocess=args.reprocess,
                 max_active_runs=args.max_active_runs,
             )  # fmt: skip
+            tg.cancel_scope.cancel()
+        return runs
 
     with cli.exclusive(f"backfill of {dag.dag_id}"):
         own_database(cli.settings.database)
-        with contextlib.redirect_stdout(sys.stderr):
-            runs = anyio.run(run, backend_options={"use_uvloop": True})
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                runs = anyio.run(run, backend_options={"use_uvloop": True})
+        finally:
+            progress.close()
     runs.sort(key=lambda r: r.logical_date)
     cli.out.rows(
         [run_dict(r) for r in runs], RUN_COLUMNS, empty="no intervals to run in that range"
     )
     return 0 if all(r.state is DagRunState.SUCCESS for r in runs) else 1
+
+
+async def _forward(subscription: Any, on_event: Callable[[object], None]) -> None:
+    async for event in subscription:
+        on_event(event)
 
 
 # -- delete -------------------------------------------------------------------------------------

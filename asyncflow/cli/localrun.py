@@ -30,13 +30,22 @@ def local_pools(cli: Cli) -> list[Pool]:
 
 def run_in_memory(cli: Cli, dag: DAG, conf: dict[str, Any] | None, logical: datetime | None) -> int:
     """Run `dag` once on an in-memory engine; print each task's final state."""
+    from asyncflow.cli.progress import EventCounts, Progress, counts_of
     from asyncflow.engine.dagtest import run_once_sync
     from asyncflow.states import DagRunState
 
     pools = local_pools(cli)
-    with contextlib.redirect_stdout(sys.stderr):  # what tasks print; stdout is for results
-        result = run_once_sync(dag, conf=conf, logical_date=logical, pools=pools,
-                               parallelism=cli.settings.parallelism)  # fmt: skip
+    progress = Progress(len(dag.task_dict))
+    follow = EventCounts(progress, f"{dag.dag_id} test")
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # what tasks print; stdout is for results
+            result = run_once_sync(dag, conf=conf, logical_date=logical, pools=pools,
+                                   parallelism=cli.settings.parallelism,
+                                   on_event=follow)  # fmt: skip
+        progress.update(f"{dag.dag_id} {result.run.state.value}",
+                        counts_of(result.task_instances))  # fmt: skip
+    finally:
+        progress.close()
     order = {task_id: i for i, task_id in enumerate(in_order(dag))}
     rows = [
         {

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -13,12 +13,16 @@ from typing import Any
 import anyio
 
 from asyncflow.engine.engine import Engine
+from asyncflow.engine.events import Received
 from asyncflow.models.dag import DAG
 from asyncflow.models.pool import Pool
 from asyncflow.models.xcom_arg import RETURN_KEY
 from asyncflow.records import DagRun, TaskInstance
 
-__all__ = ["DagTestResult", "run_once", "run_once_sync"]
+__all__ = ["DagTestResult", "OnEvent", "run_once", "run_once_sync"]
+
+#: called with every event of the run (task and run state changes) as it is committed
+OnEvent = Callable[[Received], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,22 +41,33 @@ async def run_once(
     run_id: str | None = None,
     pools: Iterable[Pool] = (),
     parallelism: int = 32,
+    on_event: OnEvent | None = None,
 ) -> DagTestResult:
-    """Trigger `dag` once on a fresh in-memory engine and wait for the run to finish."""
+    """Trigger `dag` once on a fresh in-memory engine and wait for the run to finish;
+    `on_event` (e.g. a progress display) sees every state change on the way."""
     async with Engine(
         dags=[dag], database=":memory:", run_schedules=False, pools=pools,
         parallelism=parallelism,
     ) as engine:  # fmt: skip
-        run = await engine.trigger_dag(
-            dag.dag_id, conf=conf, logical_date=logical_date, run_id=run_id
-        )
-        run = await engine.wait_for_run(dag.dag_id, run.run_id)
+        async with anyio.create_task_group() as tg:
+            if on_event is not None:
+                tg.start_soon(_forward, engine.subscribe(), on_event)
+            run = await engine.trigger_dag(
+                dag.dag_id, conf=conf, logical_date=logical_date, run_id=run_id
+            )
+            run = await engine.wait_for_run(dag.dag_id, run.run_id)
+            tg.cancel_scope.cancel()
         tis = await engine.get_task_instances(dag.dag_id, run.run_id)
         values = {}
         for ti in tis:
             raw = await engine.store.get_xcom(dag.dag_id, run.run_id, ti.task_id, RETURN_KEY)
             values[ti.task_id] = None if raw is None else json.loads(raw)
-        return DagTestResult(run, tis, values)
+    return DagTestResult(run, tis, values)
+
+
+async def _forward(subscription: AsyncIterable[Received], on_event: OnEvent) -> None:
+    async for event in subscription:
+        on_event(event)
 
 
 def run_once_sync(
@@ -64,8 +79,9 @@ def run_once_sync(
     pools: Iterable[Pool] = (),
     parallelism: int = 32,
     use_uvloop: bool = True,
+    on_event: OnEvent | None = None,
 ) -> DagTestResult:
     """`run_once` on its own event loop (from synchronous code)."""
     main = partial(run_once, dag, conf=conf, logical_date=logical_date, run_id=run_id,
-                   pools=list(pools), parallelism=parallelism)  # fmt: skip
+                   pools=list(pools), parallelism=parallelism, on_event=on_event)  # fmt: skip
     return anyio.run(main, backend_options={"use_uvloop": use_uvloop})

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import textwrap
 from pathlib import Path
@@ -100,3 +101,36 @@ def test_db_clean_deletes_finished_runs_and_keeps_queued_ones(folder: Folder) ->
     unknown = folder.run("db", "clean", "--clean-before-timestamp", "2024-01-01", "--tables",
                          "log", "-y", code=2)  # fmt: skip
     assert "no table log" in unknown.err
+
+
+def test_backfill_shows_progress_from_the_engine_events(tmp_path: Path) -> None:
+    f = Folder(tmp_path)
+    result = f.run("dags", "backfill", "daily", "-s", "2024-01-01", "-e", "2024-01-02", code=1)
+    # the last counts always show: two runs done, each with one failed and one upstream_failed
+    assert "backfill daily (2/2 runs done): 4/4 done (2 failed, 2 upstream_failed)" in result.err
+
+
+def test_a_test_run_reports_each_state_change_as_it_happens() -> None:
+    from datetime import datetime
+
+    from asyncflow import DAG
+    from asyncflow.cli.progress import EventCounts, Progress
+    from asyncflow.engine.dagtest import run_once_sync
+    from asyncflow.engine.events import TaskStateChanged
+    from asyncflow.operators import EmptyOperator
+
+    with DAG("pair", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+        EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+    seen: list[object] = []
+    lines = io.StringIO()
+    counts = EventCounts(Progress(2, stream=lines, interval=0), "pair")
+
+    def both(event: object) -> None:
+        seen.append(event)
+        counts(event)
+
+    run_once_sync(dag, on_event=both)
+    done = [(e.task_id, e.new_state) for e in seen
+            if isinstance(e, TaskStateChanged) and e.new_state == "success"]  # fmt: skip
+    assert done == [("a", "success"), ("b", "success")]
+    assert "pair: 1/2 done (1 scheduled, 1 success)\npair: 2/2 done (2 success)" in lines.getvalue()
