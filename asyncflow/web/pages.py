@@ -163,20 +163,18 @@ async def grid(request: Request) -> Response:
     last_event_id = request.app.state.hub.last_id  # before reading: nothing falls between
     dag = engine.get_dag(dag_id)
     run_offset, task_offset = _int(request, "offset", 0), _int(request, "task_offset", 0)
-    every = await engine.store.get_dag_runs(dag_id, limit=run_offset + RUNS_PER_PAGE)
-    runs = list(reversed(every[run_offset:]))  # oldest on the left, as Airflow draws it
+    store = engine.store
+    page_runs = await store.get_dag_runs(dag_id, limit=RUNS_PER_PAGE, offset=run_offset)
+    runs = list(reversed(page_runs))  # oldest on the left, as Airflow draws it
     tasks = dag.topological_sort()
     shown = tasks[task_offset : task_offset + TASKS_PER_PAGE]
-    wanted = {t.task_id for t in shown}
-    states: dict[tuple[str, str], str] = {}
-    for run in runs:
-        for ti in await engine.store.get_task_instances(dag_id, run.run_id):
-            if ti.task_id in wanted and ti.map_index == -1:
-                states[(run.run_id, ti.task_id)] = ti.state.value
+    found = await store.get_ti_states(dag_id, [r.run_id for r in runs], [t.task_id for t in shown])
+    states = {(ti.run_id, ti.task_id): ti.state.value for ti in found if ti.map_index == -1}
+    more_runs = await store.count_dag_runs(dag_id) > run_offset + RUNS_PER_PAGE
     return render(
         request, "grid.html", dag=dag, paused=engine.is_paused(dag_id), runs=runs, tasks=shown,
         states=states, run_offset=run_offset, task_offset=task_offset,
-        more_runs=len(every) > run_offset + RUNS_PER_PAGE, total_tasks=len(tasks),
+        more_runs=more_runs, total_tasks=len(tasks),
         runs_per_page=RUNS_PER_PAGE, tasks_per_page=TASKS_PER_PAGE, last_event_id=last_event_id,
     )  # fmt: skip
 

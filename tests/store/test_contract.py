@@ -283,5 +283,5 @@ async def test_purge_of_import_errors_and_an_unknown_table(store: Store) -> None
     ])  # fmt: skip
     assert await store.purge(T0 + timedelta(days=1), ["import_error"]) == {"import_error": 1}
     assert [e.fileloc for e in await store.get_import_errors()] == ["/new.py"]
-    with pytest.raises(ValueError, match="cannot clean table.*nope"):
+    with pytest.raises(ValueError, match=r"cannot clean table.*nope"):
         await store.purge(T0, ["nope"])

@@ -189,3 +189,34 @@ async def test_mounted_under_a_prefix_in_a_host_app(tmp_path: Path) -> None:
                 assert (await client.get("/flow/static/app.js")).status_code == 200
                 with anyio.fail_after(5):
                     assert (await client.get("/flow/api/v2/monitor/health")).status_code == 200
+
+
+async def test_a_run_id_holding_a_slash_routes_on_the_api_and_the_pages(
+    web: tuple[Engine, httpx.AsyncClient],
+) -> None:
+    """asyncflow makes no such run_id, but a database may hold one (written by an older
+    version or by hand): its pages and API routes must still be reachable."""
+    from datetime import UTC, datetime
+
+    from asyncflow.records import DagRun, DagRunType
+    from asyncflow.states import DagRunState
+    from asyncflow.store.base import NewRun, TIRow, WriteBatch, run_row
+
+    engine, client = web
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+    run = DagRun("demo", "odd/run", when, when, when, DagRunType.MANUAL, DagRunState.SUCCESS)
+    tis = [TIRow("success", 1, 1, None, None, None, None, None, 0, "demo", "odd/run", t, -1)
+           for t in ("hello", "end")]  # fmt: skip
+    await engine.store.write(WriteBatch(new_runs=[NewRun(run_row(run), tis)]))
+    base = "/api/v2/dags/demo/dagRuns/odd%2Frun"
+    got = await client.get(base, headers=BEARER)
+    assert got.status_code == 200 and got.json()["dag_run_id"] == "odd/run"
+    listed = await client.get(base + "/taskInstances", headers=BEARER)
+    assert listed.status_code == 200 and listed.json()["total_entries"] == 2
+    one = await client.get(base + "/taskInstances/end", headers=BEARER)
+    assert one.status_code == 200 and one.json()["task_id"] == "end"
+    await sign_in(client)
+    page = await client.get("/dags/demo/runs/odd%2Frun")
+    assert page.status_code == 200 and "odd/run" in page.text
+    task = await client.get("/dags/demo/runs/odd%2Frun/tasks/end")
+    assert task.status_code == 200
