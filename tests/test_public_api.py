@@ -21,6 +21,7 @@ EXPECTED = [
     "DagAlreadyExists",
     "DagNotFound",
     "DagRun",
+    "DagHasActiveRuns",
     "DagRunAlreadyExists",
     "DagRunNotFound",
     "DagRunState",

@@ -14,6 +14,7 @@ Workers never touch state: they run one attempt and put its outcome in the inbox
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -75,6 +76,9 @@ class Scheduler:
         self.step_hooks: list[Callable[[datetime], None]] = []
         self.steps = 0
         self.commits = 0
+        #: seconds spent in steps and in committed writes, summed (with the counts: averages)
+        self.step_seconds = 0.0
+        self.commit_seconds = 0.0
         self.commit_failures = 0
 
     # -- talking to the loop -----------------------------------------------------------------
@@ -133,6 +137,7 @@ class Scheduler:
                 waiter.set()
 
     def step(self) -> None:
+        began = time.perf_counter()
         now = self.clock.now()
         self.steps += 1
         mirror = self.mirror
@@ -144,12 +149,14 @@ class Scheduler:
             hook(now)
         mirror.start_queued_runs(now)
         mirror.dispatch(now)
+        self.step_seconds += time.perf_counter() - began
 
     async def commit(self) -> None:
         """Write the step's burst in one transaction; then act on it."""
         mirror = self.mirror
         burst, mirror.burst = mirror.burst, Burst()
         if burst.writes:
+            began = time.perf_counter()
             try:
                 result = await self.store.write(burst.batch())
             except StoreError as exc:
@@ -164,6 +171,7 @@ class Scheduler:
             burst.committed()
             self._retry_backoff = 0.05
             self.commits += 1
+            self.commit_seconds += time.perf_counter() - began
             for dag_id, run_id in result.conflicts:
                 mirror.drop_conflicting_run(dag_id, run_id)
         if burst.events:
@@ -240,10 +248,12 @@ class Scheduler:
                                         where=where))  # fmt: skip
 
     # -- introspection -------------------------------------------------------------------------
-    def statistics(self) -> dict[str, int]:
+    def statistics(self) -> dict[str, float]:
         return {
             **self.mirror.statistics(),
             "steps": self.steps,
             "commits": self.commits,
+            "step_seconds": self.step_seconds,
+            "commit_seconds": self.commit_seconds,
             "commit_failures": self.commit_failures,
         }

@@ -96,6 +96,13 @@ class Metrics:
             if key in stats:
                 metric(f"asyncflow_{key}_total", "counter", text, [
                     f"asyncflow_{key}_total {stats[key]}"])  # fmt: skip
+        for key, count, text in (("step", "steps", "scheduler steps (a loop turn's work)"),
+                                 ("commit", "commits", "store commits (one a step)")):  # fmt: skip
+            if f"{key}_seconds" in stats:
+                name = f"asyncflow_scheduler_{key}_seconds"
+                metric(name, "summary", f"time spent in {text}", [
+                    f"{name}_sum {stats[f'{key}_seconds']:.6f}",
+                    f"{name}_count {stats[count]}"])  # fmt: skip
         metric("asyncflow_dag_runs_active", "gauge", "DAG runs queued or running", [
             f'asyncflow_dag_runs_active{{state="{s}"}} {by_state.get(s, 0)}'
             for s in ("queued", "running")])  # fmt: skip

@@ -20,6 +20,7 @@ from asyncflow.engine.engine import Engine
 from asyncflow.exceptions import AsyncflowError, NotFoundError
 from asyncflow.models.dag import DAG
 from asyncflow.models.param import NOTSET, Param
+from asyncflow.records import DagRun
 from asyncflow.states import FINISHED, TaskState
 from asyncflow.web.api import MARKABLE, current_import_errors
 from asyncflow.web.auth import COOKIE, SAFE_METHODS, same_origin, session_value
@@ -179,6 +180,32 @@ async def grid(request: Request) -> Response:
     )  # fmt: skip
 
 
+async def graph(request: Request) -> Response:
+    """The DAG's tasks and dependencies as SVG, coloured by the states of one run (`?run=`,
+    the latest by default) and kept live by the event stream."""
+    from asyncflow.web.graph import MAX_NODES, layout
+
+    engine = engine_of(request)
+    dag_id = request.path_params["dag_id"]
+    last_event_id = request.app.state.hub.last_id
+    dag = engine.get_dag(dag_id)
+    wanted = request.query_params.get("run")
+    run: DagRun | None
+    if wanted:
+        run = await engine.get_dag_run(dag_id, wanted)
+    else:
+        latest = await engine.store.get_dag_runs(dag_id, limit=1)
+        run = latest[0] if latest else None
+    states: dict[str, str] = {}
+    if run is not None:
+        found = await engine.store.get_ti_states(dag_id, [run.run_id])
+        states = {ti.task_id: ti.state.value for ti in found if ti.map_index == -1}
+    total = len(dag.task_dict)
+    drawn = layout(dag) if total <= MAX_NODES else None
+    return render(request, "graph.html", dag=dag, run=run, states=states, layout=drawn,
+                  total=total, last_event_id=last_event_id)  # fmt: skip
+
+
 # -- trigger ------------------------------------------------------------------------------------
 
 
@@ -332,6 +359,7 @@ def routes() -> list[Route]:
         Route("/logout", logout, methods=["POST"]),
         Route("/", page(dag_list)),
         Route(dag, page(grid)),
+        Route(dag + "/graph", page(graph)),
         Route(dag + "/pause", page(toggle_pause), methods=["POST"]),
         Route(dag + "/trigger", page(trigger), methods=["GET", "POST"]),
         Route(run + "/action", page(run_action), methods=["POST"]),

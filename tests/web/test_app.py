@@ -220,3 +220,39 @@ async def test_a_run_id_holding_a_slash_routes_on_the_api_and_the_pages(
     assert page.status_code == 200 and "odd/run" in page.text
     task = await client.get("/dags/demo/runs/odd%2Frun/tasks/end")
     assert task.status_code == 200
+
+
+async def test_the_graph_page_draws_every_task_coloured_by_the_run(
+    web: tuple[Engine, httpx.AsyncClient],
+) -> None:
+    engine, client = web
+    await sign_in(client)
+    empty = await client.get("/dags/demo/graph")
+    assert empty.status_code == 200 and "no runs yet" in empty.text
+    run = await engine.trigger_dag("demo", run_id="drawn")
+    with anyio.fail_after(10):
+        await engine.wait_for_run("demo", run.run_id)
+    page = await client.get("/dags/demo/graph?run=drawn")
+    assert page.status_code == 200
+    states = re.findall(r'class="gnode s-(\w+)" data-task="(\w+)"', page.text)
+    assert sorted(states) == [("success", "end"), ("success", "hello")]
+    assert page.text.count("<path d=") == 1  # hello -> end
+    hello_x = int(re.search(r'data-task="hello".*?<rect x="(\d+)"', page.text, re.S)[1])  # type: ignore[index]
+    end_x = int(re.search(r'data-task="end".*?<rect x="(\d+)"', page.text, re.S)[1])  # type: ignore[index]
+    assert hello_x < end_x  # upstream to the left
+    assert (await client.get("/dags/demo/graph?run=nope")).status_code == 404
+
+
+async def test_metrics_give_the_scheduler_step_and_commit_latency(
+    web: tuple[Engine, httpx.AsyncClient],
+) -> None:
+    engine, client = web
+    run = await engine.trigger_dag("demo", run_id="measured")
+    with anyio.fail_after(10):
+        await engine.wait_for_run("demo", run.run_id)
+    text = (await client.get("/metrics")).text
+    assert "# TYPE asyncflow_scheduler_step_seconds summary" in text
+    for key in ("step", "commit"):
+        total = float(re.search(rf"asyncflow_scheduler_{key}_seconds_sum (\S+)", text)[1])  # type: ignore[index]
+        count = int(re.search(rf"asyncflow_scheduler_{key}_seconds_count (\d+)", text)[1])  # type: ignore[index]
+        assert count >= 3 and 0 < total < count  # a few commits, each well under a second

@@ -74,6 +74,16 @@
         for (const el of marks) setState(el, ev.new_state);
       },
     });
+  } else if (live === "graph" && body.dataset.run) {
+    listen({ dag_id: body.dataset.dag, dag_run_id: body.dataset.run }, {
+      task(ev) {
+        for (const el of document.querySelectorAll(".gnode" + sel({ task: ev.task_id }))) {
+          setState(el, ev.new_state);
+          const title = el.querySelector("title");
+          if (title) title.textContent = ev.task_id + ": " + ev.new_state;
+        }
+      },
+    });
   } else if (live === "log") {
     followLog(body.dataset.logUrl);
   }
