@@ -1,5 +1,6 @@
 """Changes another process (the CLI without an API to call) wrote to the store, picked up by
-the running engine: runs it queued, requests it made (clear, mark), pause flags it set. Each is
+the running engine: runs it queued, requests it made (clear, mark), pause flags and pools it
+set. Each is
 applied through the same commands as the engine's own API."""
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ async def sync(engine: Engine) -> None:
             await engine._in_loop(adopt)
     for request_id, kind, payload in await store.pending_requests():
         await store.finish_request(request_id, await carry_out(engine, kind, payload))
+    pools = await store.get_pools()
+    if pools != mirror.pools:  # `asyncflow pools set` while the daemon runs
+        await engine._in_loop(lambda now: mirror.set_pools(pools))
     paused = await store.get_paused()
     changed = {d: p for d, p in paused.items() if d in mirror.dags
                and mirror.dags[d].paused != p}  # fmt: skip

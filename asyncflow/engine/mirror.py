@@ -77,6 +77,14 @@ class Mirror(Dispatch):
             log.error("DAG cannot be scheduled", dag_id=dag_id, error=error)
         live_dag.error = error
 
+    def set_pools(self, pools: dict[str, int]) -> None:
+        """Pools as the store now holds them (created, resized, deleted while running): task
+        instances waiting on a pool that grew are checked again."""
+        for name in set(self.pools) | set(pools):
+            if pools.get(name, 0) > self.pools.get(name, 0):
+                self.unblock(Blocker("pool", "", name))
+        self.pools = dict(pools)
+
     def set_backfill_limit(self, dag_id: str, limit: int | None) -> None:
         self.dags[dag_id].backfill_limit = limit
 

@@ -170,3 +170,34 @@ async def test_a_run_triggered_while_paused_waits_queued_until_unpaused() -> Non
         await engine.unpause_dag("live")
         done = await engine.wait_for_run("live", run.run_id, timeout=5)
     assert done.state == "success"
+
+
+async def test_a_pool_resized_by_another_process_takes_effect_while_running(
+    tmp_path: Any,
+) -> None:
+    from asyncflow import Pool
+    from asyncflow.store.sqlite import SQLiteStore
+
+    gate = anyio.Event()
+
+    async def hold() -> None:
+        await gate.wait()
+
+    with DAG("pooled", schedule=None) as dag:
+        for i in range(3):
+            PythonOperator(task_id=f"p{i}", python_callable=hold, pool="api")
+    database = tmp_path / "state.db"
+    async with Engine(dags=[dag], database=database, pools=[Pool("api", 1)],
+                      external_poll_interval=None) as engine:  # fmt: skip
+        run = await engine.trigger_dag("pooled")
+        await engine.ping()
+        assert engine.statistics()["running"] == 1
+        other = SQLiteStore(database)  # `asyncflow pools set api 3` beside the daemon
+        await other.open()
+        await other.set_pool("api", 3)
+        await other.close()
+        await engine.sync_external()
+        await engine.ping()
+        assert engine.statistics()["running"] == 3
+        gate.set()
+        assert (await engine.wait_for_run("pooled", run.run_id, timeout=5)).state == "success"
