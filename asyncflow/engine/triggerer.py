@@ -83,8 +83,13 @@ class Triggerer:
         try:
             with scope:
                 trigger = load_trigger(deferral.classpath, serde.loads(deferral.kwargs))
+                if task_log is not None:
+                    task_log.line(f"deferred: waiting on {deferral.classpath} "
+                                  f"{deferral.kwargs}, resuming in {deferral.next_method}()")  # fmt: skip
                 event = await _first_event(trigger)
                 serde.dumps(event.payload, f"the event of {deferral.classpath}")
+                if task_log is not None:
+                    task_log.line(f"trigger fired: {event!r}")
                 self.fired += 1
                 self.report(partial(self.mirror.trigger_fired, ti, deferral, event))
         except Exception as exc:  # the trigger's own failure: the task resumes to fail

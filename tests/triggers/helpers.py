@@ -57,7 +57,7 @@ class NeverTrigger(BaseTrigger):
         return f"{__name__}.NeverTrigger", {"name": self.name}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        self.log.info("waiting forever (%s)", self.name)
+        self.log.warning("waiting forever (%s)", self.name)
         import anyio
 
         await anyio.sleep_forever()

@@ -185,4 +185,16 @@ async def test_trigger_lines_go_to_the_attempt_log(tmp_path: Path) -> None:
         await outcome(engine, "l", run_id)
     (log_file,) = tmp_path.rglob("attempt=1.log")
     text = log_file.read_text()
-    assert "trigger fired at 2024-01-01T00:00:01+00:00" in text
+    assert "deferred: waiting on asyncflow.triggers.temporal.DateTimeTrigger" in text
+    assert "trigger fired: TriggerEvent(payload=datetime.datetime(2024, 1, 1, 0, 0, 1" in text
+
+
+async def test_what_a_trigger_logs_goes_to_the_attempt_log(tmp_path: Path) -> None:
+    with DAG("l2", schedule=None) as dag:
+        NeverOperator(task_id="wait")
+    async with Engine(dags=[dag], database=":memory:", logs_folder=tmp_path) as engine:
+        await _deferred(engine, "l2")
+        with anyio.fail_after(10):
+            while not any("waiting forever (wait)" in f.read_text()
+                          for f in tmp_path.rglob("attempt=1.log")):  # fmt: skip
+                await engine.ping()
