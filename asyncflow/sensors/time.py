@@ -88,3 +88,24 @@ class TimeSensor(BaseSensorOperator):
         if target.tzinfo is not None:
             return now.timetz() > target
         return now.time() > target
+
+
+class TimeDeltaSensorAsync(TimeDeltaSensor):
+    """Airflow 2's name for `TimeDeltaSensor(deferrable=True)`."""
+
+    def __init__(self, *, deferrable: bool = True, **kwargs: Any) -> None:
+        super().__init__(deferrable=deferrable, **kwargs)
+
+
+class DateTimeSensorAsync(DateTimeSensor):
+    """Airflow 2's name for `DateTimeSensor(deferrable=True)`."""
+
+    def __init__(self, *, deferrable: bool = True, **kwargs: Any) -> None:
+        super().__init__(deferrable=deferrable, **kwargs)
+
+
+class TimeSensorAsync(TimeSensor):
+    """Airflow 2's name for `TimeSensor(deferrable=True)`."""
+
+    def __init__(self, *, deferrable: bool = True, **kwargs: Any) -> None:
+        super().__init__(deferrable=deferrable, **kwargs)
