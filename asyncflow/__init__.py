@@ -19,6 +19,9 @@ from asyncflow.exceptions import (
     NotSupportedError,
     ParamValidationError,
     RunWaitTimeout,
+    TaskDeferralError,
+    TaskDeferralTimeout,
+    TaskDeferred,
     TaskNotFound,
 )
 from asyncflow.models.baseoperator import BaseOperator, chain, cross_downstream
@@ -35,6 +38,7 @@ from asyncflow.models.variable import Variable
 from asyncflow.models.xcom_arg import XComArg
 from asyncflow.records import DagRun, DagRunType, TaskInstance
 from asyncflow.states import DagRunState, TaskState
+from asyncflow.triggers.base import BaseTrigger, TriggerEvent
 
 if TYPE_CHECKING:
     from asyncflow.engine.engine import Engine
@@ -71,6 +75,7 @@ __all__ = [
     "AsyncflowTaskTimeout",
     "BaseHook",
     "BaseOperator",
+    "BaseTrigger",
     "Clock",
     "Connection",
     "DagAlreadyExists",
@@ -92,11 +97,15 @@ __all__ = [
     "Pool",
     "RunWaitTimeout",
     "SystemClock",
+    "TaskDeferralError",
+    "TaskDeferralTimeout",
+    "TaskDeferred",
     "TaskGroup",
     "TaskInstance",
     "TaskNotFound",
     "TaskState",
     "TaskStateChanged",
+    "TriggerEvent",
     "TriggerRule",
     "Variable",
     "WeightRule",
