@@ -100,11 +100,13 @@ _EXCEPTIONS = {
     "DagNotFound": _E + "DagNotFound",
     "DagRunNotFound": _E + "DagRunNotFound",
 }
-_EXCEPTIONS.update({
-    "TaskDeferred": _E + "TaskDeferred",
-    "TaskDeferralError": _E + "TaskDeferralError",
-    "TaskDeferralTimeout": _E + "TaskDeferralTimeout",
-})
+_EXCEPTIONS.update(
+    {
+        "TaskDeferred": _E + "TaskDeferred",
+        "TaskDeferralError": _E + "TaskDeferralError",
+        "TaskDeferralTimeout": _E + "TaskDeferralTimeout",
+    }
+)
 _T = "asyncflow.triggers."
 _TRIGGER_BASE = {
     name: _T + f"base:{name}"

@@ -32,11 +32,11 @@ from asyncflow.engine.mirror import Mirror
 from asyncflow.engine.runner import Attempt, Ending, run_attempt, run_callbacks
 from asyncflow.engine.tasklog import TaskLog, attempt_log_path, current_log
 from asyncflow.engine.triggerer import Triggerer
-from asyncflow.triggers.base import runtime_var
 from asyncflow.exceptions import StoreError
 from asyncflow.logs import get_logger
 from asyncflow.models.baseoperator import Context
 from asyncflow.store.base import Store
+from asyncflow.triggers.base import runtime_var
 
 log = get_logger("asyncflow.scheduler")
 T = TypeVar("T")

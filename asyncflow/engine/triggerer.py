@@ -84,8 +84,9 @@ class Triggerer:
             with scope:
                 trigger = load_trigger(deferral.classpath, serde.loads(deferral.kwargs))
                 if task_log is not None:
-                    task_log.line(f"deferred: waiting on {deferral.classpath} "
-                                  f"{deferral.kwargs}, resuming in {deferral.next_method}()")  # fmt: skip
+                    waits = f"{deferral.classpath} {deferral.kwargs}"
+                    task_log.line(f"deferred: waiting on {waits}, resuming in "
+                                  f"{deferral.next_method}()")  # fmt: skip
                 event = await _first_event(trigger)
                 serde.dumps(event.payload, f"the event of {deferral.classpath}")
                 if task_log is not None:

@@ -14,8 +14,12 @@ from asyncflow.triggers.base import BaseTrigger, TriggerEvent, classpath_of, run
 
 def matches(pattern: str, recursive: bool) -> list[str]:
     """Paths matching `pattern` that count as present: files, and non-empty folders."""
+    if not glob.has_magic(pattern):  # one stat, not a directory listing
+        paths = [pattern] if os.path.exists(pattern) else []
+    else:
+        paths = glob.glob(pattern, recursive=recursive)
     found = []
-    for path in glob.glob(pattern, recursive=recursive):
+    for path in paths:
         if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path)):
             found.append(path)
     return found
