@@ -20,6 +20,9 @@ from asyncflow.exceptions import (
     NotSupportedError,
     ParamValidationError,
     RunWaitTimeout,
+    TaskDeferralError,
+    TaskDeferralTimeout,
+    TaskDeferred,
     TaskNotFound,
 )
 from asyncflow.models.baseoperator import BaseOperator, chain, cross_downstream
@@ -36,6 +39,7 @@ from asyncflow.models.variable import Variable
 from asyncflow.models.xcom_arg import XComArg
 from asyncflow.records import DagRun, DagRunType, TaskInstance
 from asyncflow.states import DagRunState, TaskState
+from asyncflow.triggers.base import BaseTrigger, TriggerEvent
 
 if TYPE_CHECKING:
     from asyncflow.engine.engine import Engine
@@ -72,6 +76,7 @@ __all__ = [
     "AsyncflowTaskTimeout",
     "BaseHook",
     "BaseOperator",
+    "BaseTrigger",
     "Clock",
     "Connection",
     "DagAlreadyExists",
@@ -94,11 +99,15 @@ __all__ = [
     "Pool",
     "RunWaitTimeout",
     "SystemClock",
+    "TaskDeferralError",
+    "TaskDeferralTimeout",
+    "TaskDeferred",
     "TaskGroup",
     "TaskInstance",
     "TaskNotFound",
     "TaskState",
     "TaskStateChanged",
+    "TriggerEvent",
     "TriggerRule",
     "Variable",
     "WeightRule",

@@ -36,7 +36,10 @@ builds its message from the ids involved (DAG, file, task, value) plus what to d
         ├── AsyncflowFailException             end the task as `failed`, no retries
         │   └── AsyncflowSensorTimeout (TimeoutError)  a sensor waited past its timeout
         ├── AsyncflowRescheduleException       a reschedule-mode sensor: poke again later
+        ├── TaskDeferred                       self.defer(): wait on a trigger, no slot held
         └── AsyncflowTaskTimeout (TimeoutError) execution_timeout passed
+    TaskDeferralError                          the trigger a task waited on failed
+    └── TaskDeferralTimeout (TimeoutError)     the deferral's timeout passed (retried)
 
 `AirflowException`, `AirflowSkipException`, `AirflowFailException` and `AirflowTaskTimeout` are
 aliases so that ported DAG files keep working after an import change.
@@ -44,7 +47,8 @@ aliases so that ported DAG files keep working after an import change.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 
 class AsyncflowError(Exception):
@@ -273,6 +277,29 @@ class AsyncflowRescheduleException(TaskControl):
         self.reschedule_date = reschedule_date
         self.first_poke = first_poke
         super().__init__(f"reschedule at {reschedule_date.isoformat()}")
+
+
+class TaskDeferred(TaskControl):
+    """Raised by `BaseOperator.defer()`: the task gives its slot back and waits on `trigger`;
+    when the trigger fires, `method_name(context, event=..., **kwargs)` runs as the rest of the
+    same try. `timeout` (a timedelta) bounds the wait."""
+
+    def __init__(self, *, trigger: Any, method_name: str, kwargs: dict[str, Any] | None = None,
+                 timeout: timedelta | None = None) -> None:  # fmt: skip
+        self.trigger = trigger
+        self.method_name = method_name
+        self.kwargs = dict(kwargs or {})
+        self.timeout = timeout
+        super().__init__(f"deferred to {trigger!r}, resuming in {method_name}()")
+
+
+class TaskDeferralError(AsyncflowError):
+    """The trigger a deferred task waited on failed: the task fails (retries apply)."""
+
+
+class TaskDeferralTimeout(TaskDeferralError, TimeoutError):
+    """A deferred task's trigger did not fire within its timeout: the task fails (retries
+    apply, as in Airflow)."""
 
 
 AirflowException = AsyncflowError

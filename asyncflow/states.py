@@ -51,7 +51,10 @@ _CLEARABLE = frozenset(TaskState) - {T.NONE}
 TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     # decided by trigger rules, branching, or marked by hand
     T.NONE: frozenset({T.SCHEDULED, T.SKIPPED, T.UPSTREAM_FAILED, T.REMOVED, T.SUCCESS, T.FAILED}),
-    T.SCHEDULED: frozenset({T.QUEUED, T.NONE, T.SKIPPED, T.UPSTREAM_FAILED, T.FAILED, T.SUCCESS}),
+    # (-> deferred: start_from_trigger begins deferred, without a worker)
+    T.SCHEDULED: frozenset(
+        {T.QUEUED, T.NONE, T.SKIPPED, T.UPSTREAM_FAILED, T.FAILED, T.SUCCESS, T.DEFERRED}
+    ),
     T.QUEUED: frozenset(
         {T.RUNNING, T.SCHEDULED, T.NONE, T.FAILED, T.UP_FOR_RETRY, T.SUCCESS, T.SKIPPED}
     ),
@@ -69,7 +72,7 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     ),
     T.UP_FOR_RETRY: frozenset({T.SCHEDULED, T.NONE, T.FAILED, T.SUCCESS, T.SKIPPED}),
     T.UP_FOR_RESCHEDULE: frozenset({T.SCHEDULED, T.NONE, T.FAILED, T.SUCCESS, T.SKIPPED}),
-    T.DEFERRED: frozenset({T.SCHEDULED, T.NONE, T.FAILED, T.SUCCESS}),
+    T.DEFERRED: frozenset({T.SCHEDULED, T.NONE, T.FAILED, T.SUCCESS, T.SKIPPED}),
     # finished states only move when cleared (-> none) or marked by hand
     T.SUCCESS: frozenset({T.NONE, T.FAILED, T.SKIPPED}),
     T.FAILED: frozenset({T.NONE, T.SUCCESS, T.SKIPPED}),

@@ -20,6 +20,8 @@ PACKAGE = Path(asyncflow.__file__).parent
 #: layer -> the layers it must never import
 FORBIDDEN = {
     "models": {"loading", "engine", "store", "service", "cli"},
+    "triggers": {"loading", "engine", "store", "service", "cli"},
+    "sensors": {"loading", "engine", "store", "service", "cli"},
     "loading": {"engine", "store", "service", "cli"},
     "store": {"models", "loading", "engine", "service", "cli"},
     "engine": {"service", "cli"},

@@ -100,6 +100,25 @@ _EXCEPTIONS = {
     "DagNotFound": _E + "DagNotFound",
     "DagRunNotFound": _E + "DagRunNotFound",
 }
+_EXCEPTIONS.update(
+    {
+        "TaskDeferred": _E + "TaskDeferred",
+        "TaskDeferralError": _E + "TaskDeferralError",
+        "TaskDeferralTimeout": _E + "TaskDeferralTimeout",
+    }
+)
+_T = "asyncflow.triggers."
+_TRIGGER_BASE = {
+    name: _T + f"base:{name}"
+    for name in ("BaseTrigger", "TriggerEvent", "StartTriggerArgs", "TaskSuccessEvent",
+                 "TaskFailedEvent", "TaskSkippedEvent")
+}  # fmt: skip
+_TEMPORAL = {n: _T + f"temporal:{n}" for n in ("DateTimeTrigger", "TimeDeltaTrigger")}
+_FILE_TRIGGERS = {n: _T + f"file:{n}" for n in ("FileTrigger", "FileDeleteTrigger")}
+_STATE_TRIGGERS = {n: _T + f"external_task:{n}" for n in ("TaskStateTrigger", "DagStateTrigger")}
+_DELTA_SENSOR["TimeDeltaSensorAsync"] = _S + "time:TimeDeltaSensorAsync"
+_DATETIME_SENSOR["DateTimeSensorAsync"] = _S + "time:DateTimeSensorAsync"
+_TIME_SENSOR["TimeSensorAsync"] = _S + "time:TimeSensorAsync"
 _TIMEZONE_NAMES = (
     "coerce_datetime", "convert_to_utc", "datetime", "is_localized", "is_naive", "make_aware",
     "make_naive", "parse", "utc", "utcnow",
@@ -181,6 +200,13 @@ MODULES: dict[str, dict[str, str]] = {
     _STD + "sensors.date_time": _DATETIME_SENSOR,
     _STD + "sensors.weekday": _WEEKDAY_SENSOR,
     _STD + "utils.weekday": _WEEKDAY,
+    "airflow.triggers.base": _TRIGGER_BASE,
+    "airflow.triggers.temporal": _TEMPORAL,
+    "airflow.triggers.file": _FILE_TRIGGERS,
+    "airflow.triggers.external_task": _STATE_TRIGGERS,
+    _STD + "triggers.temporal": _TEMPORAL,
+    _STD + "triggers.file": _FILE_TRIGGERS,
+    _STD + "triggers.external_task": _STATE_TRIGGERS,
 }
 
 #: every module that contains one of MODULES (a package, with nothing of its own to import)

@@ -14,10 +14,11 @@ import anyio
 
 from asyncflow.engine.events import Event
 from asyncflow.engine.live import LiveRun, LiveTI
-from asyncflow.store.base import DagRow, NewRun, TIRow, WriteBatch, XComKey, XComRow
+from asyncflow.store.base import DagRow, NewRun, TIKey, TIRow, WriteBatch, XComKey, XComRow
 
 if TYPE_CHECKING:
     from asyncflow.engine.context import RuntimeTaskInstance
+    from asyncflow.engine.deferred import Deferral
     from asyncflow.models.baseoperator import Context
 
 
@@ -27,6 +28,8 @@ class Start(NamedTuple):
     ti: LiveTI
     context: Context
     rti: RuntimeTaskInstance
+    #: (next_method, next_kwargs): the attempt resumes a deferred try instead of executing
+    resume: tuple[str, dict[str, Any]] | None = None
 
 
 #: callbacks to run after the commit: (callables, context, where — for the log)
@@ -35,8 +38,8 @@ CallbackJob = tuple[list[Any], "Context", str]
 
 class Burst:
     __slots__ = (
-        "after", "callbacks", "dag_rows", "events", "new_runs", "runs", "starts", "ti_inserts",
-        "ti_rows", "tis", "xcom_clears", "xcoms",
+        "after", "callbacks", "dag_rows", "deferrals", "events", "new_runs", "runs", "starts",
+        "ti_inserts", "ti_rows", "tis", "xcom_clears", "xcoms",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -48,6 +51,8 @@ class Burst:
         self.xcoms: list[XComRow] = []
         self.xcom_clears: list[XComKey] = []
         self.dag_rows: list[DagRow] = []
+        #: deferrals changed: the latest of each task instance is written (None: deleted)
+        self.deferrals: dict[LiveTI, Deferral | None] = {}
         # acted on after the commit
         self.events: list[Event] = []
         self.starts: list[Start] = []
@@ -72,7 +77,7 @@ class Burst:
     def writes(self) -> bool:
         return bool(
             self.tis or self.runs or self.new_runs or self.ti_inserts or self.ti_rows
-            or self.xcoms or self.xcom_clears or self.dag_rows
+            or self.xcoms or self.xcom_clears or self.dag_rows or self.deferrals
         )  # fmt: skip
 
     def batch(self) -> WriteBatch:
@@ -86,6 +91,12 @@ class Burst:
             xcoms=self.xcoms,
             xcom_clears=self.xcom_clears,
             dags=self.dag_rows,
+            deferrals=[d.row(ti) for ti, d in self.deferrals.items() if d is not None],
+            deferral_clears=[
+                TIKey(ti.run.dag_id, ti.run.run_id, ti.task_id, -1)
+                for ti, d in self.deferrals.items()
+                if d is None
+            ],
         )
 
     def committed(self) -> None:

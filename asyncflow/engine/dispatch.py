@@ -21,6 +21,7 @@ import anyio
 from asyncflow.engine import limits
 from asyncflow.engine.burst import Burst, Start
 from asyncflow.engine.context import RuntimeTaskInstance, run_context, task_context
+from asyncflow.engine.deferred import DeferRequest
 from asyncflow.engine.events import DagRunStateChanged, EventBus, TaskStateChanged
 from asyncflow.engine.live import LiveDag, LiveRun, LiveTI
 from asyncflow.engine.planner import decide, retry_delay
@@ -121,6 +122,8 @@ class Dispatch:
         if new not in TASK_TRANSITIONS[old]:
             raise InvalidStateTransition("task instance", ti.key, old, new)
         ti.state = new
+        if ti.deferral is not None:
+            self._deferral_moved(ti, old, new)
         self.burst.mark(ti)
         if self.bus.has_subscribers:
             run = ti.run
@@ -215,6 +218,9 @@ class Dispatch:
             ti = item[2]
             if ti.state is not SCHEDULED or ti.run.record.state is not DagRunState.RUNNING:
                 continue
+            if ti.task.start_from_trigger and ti.deferral is None:
+                self._defer_at_start(ti, now)  # begins deferred: takes no slot
+                continue
             blocker = self._blocker(ti)
             if blocker is not None:
                 heapq.heappush(self._blocked.setdefault(blocker, []), item)
@@ -229,9 +235,10 @@ class Dispatch:
 
     def _attempt_context(self, ti: LiveTI, now: datetime) -> tuple[Context, RuntimeTaskInstance]:
         run = ti.run
-        rti = RuntimeTaskInstance(
-            ti.task, run.record, ti.try_number + 1, ti.max_tries, run.xcoms, now
-        )
+        rti = RuntimeTaskInstance(  # a resumed deferral goes on with the same try
+            ti.task, run.record, ti.try_number + (0 if ti.resuming else 1), ti.max_tries,
+            run.xcoms, now,
+        )  # fmt: skip
         rti.first_poke, rti.pokes = ti.first_poke, ti.pokes + 1
         return task_context(self._base_context(run), ti.task, rti), rti
 
@@ -239,16 +246,22 @@ class Dispatch:
         self, ti: LiveTI, context: Context, rti: RuntimeTaskInstance, now: datetime
     ) -> None:
         """`ti` takes a slot: queued, then running, as one change; its worker starts after the
-        commit."""
+        commit. A deferred try that resumes keeps its try_number, start and XComs."""
         self._set(ti, QUEUED, now)
-        ti.try_number += 1
-        ti.start_date, ti.end_date, ti.duration = now, None, None
+        deferral = ti.deferral
+        resume = None
+        if deferral is not None and deferral.fired:
+            resume = (deferral.next_method, deferral.next_kwargs)
+        else:
+            ti.try_number += 1
+            ti.start_date = now
+            if ti.try_number > 1:  # a new try starts without the XComs of the last one
+                self._drop_xcoms(ti)
+        ti.end_date, ti.duration = None, None
         ti.error = ti.next_try_at = None
         self._set(ti, RUNNING, now)
         self._occupy(ti, 1)
-        if ti.try_number > 1:  # a new try starts without the XComs of the last one
-            self._drop_xcoms(ti)
-        self.burst.starts.append(Start(ti, context, rti))
+        self.burst.starts.append(Start(ti, context, rti, resume))
 
     def _drop_xcoms(self, ti: LiveTI) -> None:
         run = ti.run
@@ -349,7 +362,8 @@ class Dispatch:
         run = ti.run
         ending = attempt.ending
         if ending is Ending.INTERRUPTED:  # shutdown: no try used; it runs at the next start
-            ti.try_number -= 1
+            if not ti.resuming:
+                ti.try_number -= 1
             ti.error, ti.end_date = INTERRUPTED, now
             self._set(ti, SCHEDULED, now)
             self._push_ready(ti)
@@ -374,6 +388,9 @@ class Dispatch:
             callbacks = task.on_success_callback
         elif ending is Ending.SKIPPED:
             self.settle(ti, TaskState.SKIPPED, now)
+        elif ending is Ending.DEFERRED and attempt.deferred is not None:
+            self._defer(ti, attempt.deferred, now)
+            return
         elif ending is Ending.RESCHEDULE:  # a sensor pokes again later; this was not a try
             ti.try_number -= 1
             ti.first_poke, ti.pokes = attempt.first_poke or ti.start_date, ti.pokes + 1
@@ -403,7 +420,16 @@ class Dispatch:
             self._set(ti, SCHEDULED, now)
             self._push_ready(ti)
 
-    # -- run-level steps the task half needs (Mirror implements them) --------------------------
+    # -- steps the task half needs (Deferrals and Mirror implement them) -----------------------
+    def _deferral_moved(self, ti: LiveTI, old: TaskState, new: TaskState) -> None:
+        raise NotImplementedError
+
+    def _defer(self, ti: LiveTI, request: DeferRequest, now: datetime) -> None:
+        raise NotImplementedError
+
+    def _defer_at_start(self, ti: LiveTI, now: datetime) -> None:
+        raise NotImplementedError
+
     def _finish_run(self, run: LiveRun, now: datetime) -> None:
         raise NotImplementedError
 

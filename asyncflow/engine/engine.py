@@ -232,7 +232,8 @@ class Engine:
     async def _restore(self, record: DagRun, now: datetime) -> LiveRun:
         tis = await self.store.get_task_instances(record.dag_id, record.run_id)
         xcoms = await self.store.get_run_xcoms(record.dag_id, record.run_id)
-        return restore_run(self._require().mirror, record, tis, xcoms, now)
+        deferrals = await self.store.get_deferrals(record.dag_id, record.run_id)
+        return restore_run(self._require().mirror, record, tis, xcoms, now, deferrals)
 
     async def stop(self, *, drain_timeout: float = 0.0, grace: float = 5.0) -> bool:
         """Stop starting work; let running task instances finish for up to `drain_timeout`

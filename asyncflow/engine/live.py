@@ -7,7 +7,7 @@ import asyncio
 import bisect
 import dataclasses
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -20,6 +20,9 @@ from asyncflow.records import DagRun, TaskInstance
 from asyncflow.states import FAILED_STATES, FINISHED, DagRunState, TaskState
 from asyncflow.store.base import PastStates, RunRow, RunUpdate, TIRow, iso, run_row
 
+if TYPE_CHECKING:
+    from asyncflow.engine.deferred import Deferral
+
 _new_row = tuple.__new__
 
 
@@ -28,6 +31,7 @@ class LiveTI:
 
     __slots__ = (
         "cancel_reason",
+        "deferral",
         "dirty",
         "duration",
         "end_date",
@@ -72,6 +76,14 @@ class LiveTI:
         self.first_poke: datetime | None = None  # reschedule-mode sensors (memory only)
         self.pokes = 0
         self.lost = 0  # attempts in a row the engine lost (crash, kill -9)
+        #: the trigger it waits on (deferred), or how it resumes (fired): engine/deferrals.py
+        self.deferral: Deferral | None = None
+
+    @property
+    def resuming(self) -> bool:
+        """Its next (or current) attempt resumes a deferred try: the same try_number."""
+        deferral = self.deferral
+        return deferral is not None and deferral.fired
 
     def __repr__(self) -> str:
         return f"<LiveTI {self.run.dag_id}.{self.task_id} {self.run.run_id} {self.state}>"

@@ -18,7 +18,8 @@ from functools import partial
 from typing import Any
 
 from asyncflow.engine import limits
-from asyncflow.engine.dispatch import QUEUED, RUNNING, SCHEDULED, Blocker, Dispatch, later
+from asyncflow.engine.deferrals import Deferrals
+from asyncflow.engine.dispatch import QUEUED, RUNNING, SCHEDULED, Blocker, later
 from asyncflow.engine.events import DagRunStateChanged
 from asyncflow.engine.live import LiveDag, LiveRun, LiveTI, Plan
 from asyncflow.engine.planner import decide
@@ -33,9 +34,9 @@ NONE = TaskState.NONE
 LOST = "lost: the engine stopped (crash, kill or power loss) while this attempt ran"
 
 
-class Mirror(Dispatch):
+class Mirror(Deferrals):
     """The one owner of scheduling state: DAGs, runs and task instances, through named
-    transitions (the task-instance half is `Dispatch`)."""
+    transitions (the task-instance half is `Dispatch`, deferred tasks `Deferrals`)."""
 
     # -- DAGs ---------------------------------------------------------------------------------
     def add_dag(self, live_dag: LiveDag, paused: bool | None, now: datetime) -> None:
@@ -154,6 +155,8 @@ class Mirror(Dispatch):
                 self.requeue_lost(ti, now)
             elif ti.state in (TaskState.UP_FOR_RETRY, TaskState.UP_FOR_RESCHEDULE):
                 self.at(ti.next_try_at or now, partial(self.retry_due, ti, ti.try_number))
+            elif ti.state is TaskState.DEFERRED:
+                self.rearm(ti, now)
         if running:
             self.evaluate_run(run, now)
         else:
@@ -370,5 +373,6 @@ class Mirror(Dispatch):
             self._propagate([ti], now)
             return
         ti.error = LOST
-        ti.try_number = max(0, ti.try_number - 1)
+        if not ti.resuming:  # a resumed deferral goes on with the same try
+            ti.try_number = max(0, ti.try_number - 1)
         self._set(ti, SCHEDULED, now)  # evaluate_run puts it in the ready queue

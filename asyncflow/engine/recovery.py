@@ -14,7 +14,7 @@ from datetime import datetime
 from asyncflow.engine.live import LiveRun
 from asyncflow.engine.mirror import Mirror
 from asyncflow.records import DagRun, TaskInstance
-from asyncflow.store.base import PastStates, Store, XComRow
+from asyncflow.store.base import DeferralRow, PastStates, Store, XComRow
 
 
 def restore_run(
@@ -23,9 +23,12 @@ def restore_run(
     stored: list[TaskInstance],
     xcoms: list[XComRow],
     now: datetime,
+    deferrals: list[DeferralRow] | None = None,
 ) -> LiveRun:
-    """Put a stored unfinished run back under the scheduler's control."""
+    """Put a stored unfinished run back under the scheduler's control. A deferred task waits
+    on its stored trigger again; one whose trigger had fired resumes: neither runs execute."""
     run = mirror.adopt_run(record.dag_id, record, stored, xcoms)
+    mirror.load_deferrals(run.tis, deferrals or [], now)
     mirror.resume_run(run, now)
     return run
 

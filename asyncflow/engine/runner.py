@@ -18,12 +18,14 @@ from typing import Any
 import anyio
 
 from asyncflow.engine.context import RuntimeTaskInstance
+from asyncflow.engine.deferred import DeferRequest, request_of
 from asyncflow.engine.tasklog import current_log
 from asyncflow.engine.templating import render_task
 from asyncflow.exceptions import (
     AsyncflowFailException,
     AsyncflowRescheduleException,
     AsyncflowSkipException,
+    TaskDeferred,
 )
 from asyncflow.logs import get_logger
 from asyncflow.models.baseoperator import BaseOperator, Context
@@ -41,6 +43,7 @@ class Ending(Enum):
     FAILED_FINAL = "failed_final"  # AsyncflowFailException: no retry
     RESCHEDULE = "reschedule"  # a sensor in reschedule mode: poke again at `reschedule_at`
     INTERRUPTED = "interrupted"  # the engine stopped it (shutdown): no try is used
+    DEFERRED = "deferred"  # self.defer(): wait on a trigger, no slot held; same try resumes
 
 
 @dataclass(slots=True)
@@ -51,12 +54,32 @@ class Attempt:
     skipped: set[str] = field(default_factory=set)
     reschedule_at: datetime | None = None
     first_poke: datetime | None = None
+    deferred: DeferRequest | None = None
 
 
-async def _execute(task: BaseOperator, context: Context) -> Any:
+#: (next_method, next_kwargs): the attempt resumes a deferred try instead of running execute
+Resume = tuple[str, dict[str, Any]]
+
+
+async def _execute(task: BaseOperator, context: Context, resume: Resume | None) -> Any:
+    if resume is not None:
+        method, kwargs = resume
+        fn = getattr(task, method, None)
+        if method != "__fail__" and inspect.iscoroutinefunction(fn):
+            return await fn(context, **kwargs)
+        if method == "__fail__" or fn is None:  # raises at once: nothing to run
+            return task.resume_execution(method, kwargs, context)
+        return await run_sync(functools.partial(task.resume_execution, method, kwargs, context))
     if task._is_async:
         return await task.execute(context)
     return await run_sync(functools.partial(task.execute, context))
+
+
+def _on_kill(task: BaseOperator) -> None:
+    try:
+        task.on_kill()
+    except Exception as exc:  # the task's own cleanup: logged, the stop goes on
+        log.error("on_kill raised", task_id=task.task_id, error=_describe(exc))
 
 
 #: frames of these packages are the machinery around a task, not what its author wrote
@@ -97,22 +120,30 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-async def run_attempt(task: BaseOperator, context: Context, ti: RuntimeTaskInstance) -> Attempt:
-    """Render, execute (bounded by execution_timeout), and collect XComs and skips."""
+async def run_attempt(task: BaseOperator, context: Context, ti: RuntimeTaskInstance,
+                      resume: Resume | None = None) -> Attempt:  # fmt: skip
+    """Render, execute (bounded by execution_timeout) — or, with `resume`, run the method a
+    deferral named — and collect XComs and skips."""
     timeout: timedelta | None = task.execution_timeout
     current_context.set(context)  # get_current_context(), in this attempt's asyncio task
     try:
         task = render_task(task, context)
         context["task"] = task
         if timeout is None:
-            result = await _execute(task, context)
+            result = await _execute(task, context, resume)
         else:
             with anyio.move_on_after(timeout.total_seconds()) as scope:
-                result = await _execute(task, context)
+                result = await _execute(task, context, resume)
             if scope.cancelled_caught:
                 return Attempt(Ending.FAILED, f"execution_timeout of {timeout} exceeded")
         if result is not None and task.do_xcom_push:
             ti.xcom_push(RETURN_KEY, result)
+    except TaskDeferred as exc:
+        try:
+            request = request_of(exc, task.task_id)
+        except Exception as bad:  # a trigger that cannot be stored: this attempt fails
+            return Attempt(Ending.FAILED, f"the task cannot defer: {_describe(bad)}")
+        return Attempt(Ending.DEFERRED, None, ti.pushed, deferred=request)
     except AsyncflowRescheduleException as exc:
         return Attempt(
             Ending.RESCHEDULE, reschedule_at=exc.reschedule_date, first_poke=exc.first_poke
@@ -122,6 +153,7 @@ async def run_attempt(task: BaseOperator, context: Context, ti: RuntimeTaskInsta
     except AsyncflowFailException as exc:
         return Attempt(Ending.FAILED_FINAL, _describe(exc))
     except anyio.get_cancelled_exc_class():
+        _on_kill(task)
         raise
     except Exception as exc:
         shown = user_traceback(exc)

@@ -32,10 +32,12 @@ from asyncflow.engine.live import LiveTI
 from asyncflow.engine.mirror import Mirror
 from asyncflow.engine.runner import Attempt, Ending, run_attempt, run_callbacks
 from asyncflow.engine.tasklog import TaskLog, attempt_log_path, current_log
+from asyncflow.engine.triggerer import Triggerer
 from asyncflow.exceptions import StoreError
 from asyncflow.logs import get_logger
 from asyncflow.models.baseoperator import Context
 from asyncflow.store.base import Store
+from asyncflow.triggers.base import runtime_var
 
 log = get_logger("asyncflow.scheduler")
 T = TypeVar("T")
@@ -74,6 +76,10 @@ class Scheduler:
         self._retry_backoff = 0.05
         #: hooks the engine adds: called in each step before dispatch (schedules)
         self.step_hooks: list[Callable[[datetime], None]] = []
+        #: runs the triggers of deferred task instances, in this loop (engine/triggerer.py)
+        self.triggerer = Triggerer(mirror=self.mirror, clock=clock, bus=bus, store=store,
+                                   report=self._report, logs_folder=logs_folder)  # fmt: skip
+        self.mirror.triggers = self.triggerer
         self.steps = 0
         self.commits = 0
         #: seconds spent in steps and in committed writes, summed (with the counts: averages)
@@ -83,6 +89,11 @@ class Scheduler:
 
     # -- talking to the loop -----------------------------------------------------------------
     def wake(self) -> None:
+        self._wake.set()
+
+    def _report(self, fn: Callable[[datetime], None]) -> None:
+        """A change for the next step (a trigger fired)."""
+        self.inbox.append(fn)
         self._wake.set()
 
     def call(self, fn: Callable[[datetime], T]) -> Reply:
@@ -115,6 +126,7 @@ class Scheduler:
     ) -> None:
         async with anyio.create_task_group() as tg:
             self._tg = tg
+            self.triggerer.bind(tg)
             task_status.started()
             while True:
                 if not self.inbox:
@@ -200,13 +212,14 @@ class Scheduler:
     async def _work(self, start: Start) -> None:
         """Run one attempt and report it. Whatever happens here (a log file that cannot be
         written, a bug of ours), the attempt is reported: a task never stays `running`."""
-        ti, context, rti = start
+        ti, context, rti, resume = start
+        runtime_var.set(self.triggerer.runtime)  # triggers built here read the engine's clock
         rti.engine_max_xcom_bytes = self.max_xcom_bytes
         attempt = Attempt(Ending.FAILED, "internal error: the attempt did not report")
         task_log = self._open_log(ti, rti.try_number)
         try:
             try:
-                attempt = await run_attempt(ti.task, context, rti)
+                attempt = await run_attempt(ti.task, context, rti, resume)
             except asyncio.CancelledError:
                 # The mirror stops an attempt (timeout, clear, mark, shutdown) by cancelling
                 # its worker task and saying why: that is an outcome to report. A cancel
@@ -251,6 +264,7 @@ class Scheduler:
     def statistics(self) -> dict[str, float]:
         return {
             **self.mirror.statistics(),
+            **self.triggerer.statistics(),
             "steps": self.steps,
             "commits": self.commits,
             "step_seconds": self.step_seconds,

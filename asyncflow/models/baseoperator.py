@@ -12,12 +12,15 @@ import inspect
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn
 
 from asyncflow.exceptions import (
     CrossDagDependencyError,
     DagDefinitionError,
     InvalidTriggerRuleError,
+    TaskDeferralError,
+    TaskDeferralTimeout,
+    TaskDeferred,
 )
 from asyncflow.models import checks, unsupported
 from asyncflow.models.dag import DAG, current_dag
@@ -28,6 +31,7 @@ from asyncflow.models.trigger_rule import TriggerRule, WeightRule
 
 if TYPE_CHECKING:
     from asyncflow.models.xcom_arg import XComArg
+    from asyncflow.triggers.base import BaseTrigger, StartTriggerArgs
 
 Context = dict[str, Any]
 TaskCallback = Callable[[Context], Any]
@@ -290,6 +294,47 @@ class BaseOperator:
     def execute(self, context: Context) -> Any:
         """Do the task's work; the return value becomes its XCom `return_value`."""
         raise NotImplementedError(f"{type(self).__name__} must implement execute(context)")
+
+    # -- deferral (Airflow's): wait on a trigger without holding a slot ---------------
+    #: begin deferred on `start_trigger_args`, without running execute (Airflow's)
+    start_from_trigger: bool = False
+    start_trigger_args: StartTriggerArgs | None = None
+
+    def defer(self, *, trigger: BaseTrigger, method_name: str,
+              kwargs: dict[str, Any] | None = None,
+              timeout: timedelta | float | None = None) -> NoReturn:  # fmt: skip
+        """Give the slot back and wait on `trigger`; when it fires, `method_name(context,
+        event=<payload>, **kwargs)` runs as the rest of this try. Past `timeout` the task
+        fails (its retries apply)."""
+        if isinstance(timeout, (int, float)):
+            timeout = timedelta(seconds=timeout)
+        raise TaskDeferred(trigger=trigger, method_name=method_name, kwargs=kwargs,
+                           timeout=timeout)  # fmt: skip
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None,
+                         context: Context) -> Any:  # fmt: skip
+        """Run the method a deferral named; `__fail__` is the engine saying the trigger
+        failed or timed out."""
+        kwargs = dict(next_kwargs or {})
+        if next_method == "__fail__":
+            error = kwargs.get("error", "unknown")
+            traceback = kwargs.get("traceback")
+            if error == "timeout":
+                raise TaskDeferralTimeout(f"task {self.task_id!r}: the trigger did not fire "
+                                          "within the deferral's timeout")  # fmt: skip
+            detail = f"\n{traceback}" if traceback else ""
+            raise TaskDeferralError(f"task {self.task_id!r}: the trigger failed: {error}{detail}")
+        method = getattr(self, next_method, None)
+        if method is None:
+            raise TaskDeferralError(
+                f"task {self.task_id!r} deferred to resume in {next_method}(), which "
+                f"{type(self).__name__} does not have: check method_name in self.defer()"
+            )
+        return method(context, **kwargs)
+
+    def on_kill(self) -> None:
+        """Called when a running attempt is stopped (cleared, marked, timed out, shut down):
+        release what execute started outside the process (a remote job, say)."""
 
     @property
     def output(self) -> XComArg:

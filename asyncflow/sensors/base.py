@@ -7,6 +7,11 @@
 fails without retrying (or is skipped with `soft_fail=True`). In reschedule mode the first poke's
 time is kept in memory, so after a restart the timeout counts afresh.
 `poke` may be `async def` (runs on the loop) or plain `def` (runs in a worker thread).
+
+`deferrable=True` pokes once, then defers on the sensor's trigger (`trigger(context)`: a file,
+a moment) and holds no slot until it fires; past `timeout` it fails as a sensor timeout (or
+skips with `soft_fail`), as in Airflow. A sensor without a trigger of its own (PythonSensor,
+`@task.sensor`) waits in reschedule mode instead: it holds no slot between pokes either.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from asyncflow.exceptions import (
     AsyncflowSensorTimeout,
     AsyncflowSkipException,
     DagDefinitionError,
+    TaskDeferralTimeout,
 )
 from asyncflow.models.baseoperator import BaseOperator, Context, RunsIn
 from asyncflow.threads import run_sync
+from asyncflow.triggers.base import BaseTrigger
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class BaseSensorOperator(BaseOperator):
         soft_fail: bool = False,
         exponential_backoff: bool = False,
         max_wait: timedelta | float | None = None,
+        deferrable: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -72,6 +80,7 @@ class BaseSensorOperator(BaseOperator):
         self.soft_fail = soft_fail
         self.exponential_backoff = exponential_backoff
         self.max_wait = _seconds(max_wait) if max_wait is not None else None
+        self.deferrable = bool(deferrable)
 
     @property
     def runs_in(self) -> RunsIn:
@@ -105,7 +114,32 @@ class BaseSensorOperator(BaseOperator):
             raise AsyncflowSkipException(message)
         raise AsyncflowSensorTimeout(message)
 
+    def trigger(self, context: Context) -> BaseTrigger | None:
+        """What this sensor defers on with `deferrable=True` (None: it has no trigger and
+        waits in reschedule mode)."""
+        return None
+
+    def execute_complete(self, context: Context, event: Any = None) -> Any:
+        """Where a deferred sensor resumes once its trigger fired: the condition holds."""
+        return None
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None,
+                         context: Context) -> Any:  # fmt: skip
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout:  # a sensor's timeout: no retries (or skipped), as Airflow
+            self._timed_out(self.timeout)
+
     async def execute(self, context: Context) -> Any:
+        if self.deferrable:
+            trigger = self.trigger(context)
+            if trigger is not None:
+                result = await self._poke(context)
+                if result.is_done:
+                    return result.xcom_value
+                self.defer(trigger=trigger, method_name="execute_complete",
+                           timeout=timedelta(seconds=self.timeout))  # fmt: skip
+            return await self._execute_reschedule(context)
         if self.mode == "reschedule":
             return await self._execute_reschedule(context)
         started = time.monotonic()

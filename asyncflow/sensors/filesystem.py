@@ -8,6 +8,7 @@ from typing import Any
 
 from asyncflow.models.baseoperator import Context
 from asyncflow.sensors.base import BaseSensorOperator
+from asyncflow.triggers.file import FileTrigger
 
 
 class FileSensor(BaseSensorOperator):
@@ -17,6 +18,9 @@ class FileSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.filepath = filepath
         self.recursive = recursive
+
+    def trigger(self, context: Context) -> FileTrigger:
+        return FileTrigger(self.filepath, self.recursive, self.poke_interval)
 
     def poke(self, context: Context) -> bool:
         for path in glob.glob(self.filepath, recursive=self.recursive):

@@ -11,6 +11,7 @@ from typing import Any
 from asyncflow.exceptions import DagDefinitionError
 from asyncflow.models.baseoperator import Context
 from asyncflow.sensors.base import BaseSensorOperator
+from asyncflow.triggers.temporal import DateTimeTrigger
 
 
 def _now(context: Context) -> datetime:
@@ -23,9 +24,15 @@ class TimeDeltaSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.delta = delta
 
-    def poke(self, context: Context) -> bool:
+    def _target(self, context: Context) -> datetime:
         target: datetime = context["data_interval_end"] + self.delta
-        return _now(context) >= target
+        return target
+
+    def trigger(self, context: Context) -> DateTimeTrigger:
+        return DateTimeTrigger(self._target(context))
+
+    def poke(self, context: Context) -> bool:
+        return _now(context) >= self._target(context)
 
 
 class DateTimeSensor(BaseSensorOperator):
@@ -35,13 +42,19 @@ class DateTimeSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.target_time = target_time
 
-    def poke(self, context: Context) -> bool:
+    def _target(self) -> datetime:
         target = self.target_time
         if isinstance(target, str):
             target = datetime.fromisoformat(target)
         if target.tzinfo is None:
             target = target.replace(tzinfo=UTC)
-        return _now(context) >= target
+        return target
+
+    def trigger(self, context: Context) -> DateTimeTrigger:
+        return DateTimeTrigger(self._target())
+
+    def poke(self, context: Context) -> bool:
+        return _now(context) >= self._target()
 
 
 class TimeSensor(BaseSensorOperator):
@@ -59,6 +72,15 @@ class TimeSensor(BaseSensorOperator):
             )
         self.target_time = target_time
 
+    def trigger(self, context: Context) -> DateTimeTrigger:
+        """The next moment the time of day passes target_time (today's, in the DAG's zone)."""
+        zone = self.dag.timezone if self.dag is not None else UTC
+        now = _now(context).astimezone(zone)
+        target = self.target_time
+        moment = datetime.combine(now.date(), target.replace(tzinfo=None),
+                                  tzinfo=target.tzinfo or zone)  # fmt: skip
+        return DateTimeTrigger(moment.astimezone(UTC))
+
     def poke(self, context: Context) -> bool:
         zone = self.dag.timezone if self.dag is not None else UTC
         now = _now(context).astimezone(zone)
@@ -66,3 +88,24 @@ class TimeSensor(BaseSensorOperator):
         if target.tzinfo is not None:
             return now.timetz() > target
         return now.time() > target
+
+
+class TimeDeltaSensorAsync(TimeDeltaSensor):
+    """Airflow 2's name for `TimeDeltaSensor(deferrable=True)`."""
+
+    def __init__(self, *, deferrable: bool = True, **kwargs: Any) -> None:
+        super().__init__(deferrable=deferrable, **kwargs)
+
+
+class DateTimeSensorAsync(DateTimeSensor):
+    """Airflow 2's name for `DateTimeSensor(deferrable=True)`."""
+
+    def __init__(self, *, deferrable: bool = True, **kwargs: Any) -> None:
+        super().__init__(deferrable=deferrable, **kwargs)
+
+
+class TimeSensorAsync(TimeSensor):
+    """Airflow 2's name for `TimeSensor(deferrable=True)`."""
+
+    def __init__(self, *, deferrable: bool = True, **kwargs: Any) -> None:
+        super().__init__(deferrable=deferrable, **kwargs)

@@ -84,6 +84,30 @@ class XComKey(NamedTuple):
     task_id: str
 
 
+class DeferralRow(NamedTuple):
+    """A deferred task instance's trigger (class path + JSON kwargs) and how it resumes
+    (`next_method` with JSON `next_kwargs`); `fired`: the event arrived (or the deferral
+    failed or timed out) and the next attempt resumes."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    classpath: str
+    kwargs: str
+    next_method: str
+    next_kwargs: str
+    timeout_at: str | None
+    fired: bool
+
+
+class TIKey(NamedTuple):
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+
+
 class DagRow(NamedTuple):
     """A DAG's row; None leaves a column as stored (`is_paused` None: `INSERT OR IGNORE`)."""
 
@@ -220,11 +244,14 @@ class WriteBatch:
     xcoms: list[XComRow] = field(default_factory=list)
     xcom_clears: list[XComKey] = field(default_factory=list)
     dags: list[DagRow] = field(default_factory=list)
+    deferrals: list[DeferralRow] = field(default_factory=list)
+    deferral_clears: list[TIKey] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
             self.new_runs or self.run_updates or self.ti_inserts or self.ti_updates
-            or self.xcoms or self.xcom_clears or self.dags
+            or self.xcoms or self.xcom_clears or self.dags or self.deferrals
+            or self.deferral_clears
         )  # fmt: skip
 
 
@@ -292,6 +319,10 @@ class Store(ABC):
 
     @abstractmethod
     async def get_run_xcoms(self, dag_id: str, run_id: str) -> list[XComRow]: ...
+
+    @abstractmethod
+    async def get_deferrals(self, dag_id: str, run_id: str) -> list[DeferralRow]:
+        """The deferrals of a run's task instances (deferred, or about to resume)."""
 
     @abstractmethod
     async def past_states(self, dag_id: str, task_ids: list[str]) -> list[PastStates]:

@@ -100,6 +100,23 @@ STEPS: list[str] = [
         extra        TEXT
     );
     """,
+    # 5: deferred task instances: the trigger they wait on and how they resume (Airflow keeps
+    # these on the task instance and a trigger table; one row per deferred try here)
+    """
+    CREATE TABLE deferral (
+        dag_id       TEXT NOT NULL,
+        run_id       TEXT NOT NULL,
+        task_id      TEXT NOT NULL,
+        map_index    INTEGER NOT NULL DEFAULT -1,
+        classpath    TEXT NOT NULL,
+        kwargs       TEXT NOT NULL,
+        next_method  TEXT NOT NULL,
+        next_kwargs  TEXT NOT NULL,
+        timeout_at   TEXT,
+        fired        INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (dag_id, run_id, task_id, map_index)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 LATEST = len(STEPS)

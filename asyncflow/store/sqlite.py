@@ -31,6 +31,7 @@ from asyncflow.store.base import (
     TI_COLUMNS,
     VARIABLE_COLUMNS,
     ConnectionRow,
+    DeferralRow,
     PastStates,
     Store,
     TIState,
@@ -263,6 +264,13 @@ class SQLiteStore(Store):
         )
         return [XComRow(*r) for r in rows]
 
+    async def get_deferrals(self, dag_id: str, run_id: str) -> list[DeferralRow]:
+        rows = await self._fetch(
+            f"SELECT {', '.join(DeferralRow._fields)} FROM deferral WHERE dag_id=? AND run_id=?",
+            (dag_id, run_id),
+        )
+        return [DeferralRow._make((*r[:-1], bool(r[-1]))) for r in rows]
+
     async def past_states(self, dag_id: str, task_ids: list[str]) -> list[PastStates]:
         if not task_ids:
             return []
@@ -466,6 +474,12 @@ _CONNECTION_UPSERT = (
 )
 
 
+_DEFERRAL_UPSERT = (
+    f"INSERT OR REPLACE INTO deferral ({', '.join(DeferralRow._fields)}) "
+    f"VALUES ({', '.join('?' * len(DeferralRow._fields))})"
+)
+
+
 def _in_transaction(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -510,6 +524,13 @@ def _apply(db: sqlite3.Connection, batch: WriteBatch) -> WriteResult:
             )
         if batch.xcoms:
             db.executemany("INSERT OR REPLACE INTO xcom VALUES (?, ?, ?, ?, ?, ?)", batch.xcoms)
+        if batch.deferral_clears:
+            db.executemany(
+                "DELETE FROM deferral WHERE dag_id=? AND run_id=? AND task_id=? AND map_index=?",
+                batch.deferral_clears,
+            )
+        if batch.deferrals:
+            db.executemany(_DEFERRAL_UPSERT, batch.deferrals)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:

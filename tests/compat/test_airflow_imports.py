@@ -197,3 +197,39 @@ def test_with_the_real_airflow_installed_the_hook_stays_off(
             assert not active and airflow.REAL
     finally:  # not monkeypatch.delitem: its undo would put this fake airflow back
         sys.modules.pop("airflow", None)
+
+
+# Written for this test in the style of Airflow's deferrable examples (its import paths).
+DEFERRABLE = """
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, BaseOperator
+from airflow.exceptions import TaskDeferred
+from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+from airflow.providers.standard.sensors.time_delta import TimeDeltaSensorAsync
+from airflow.sensors.date_time import DateTimeSensor
+
+
+class WaitABit(BaseOperator):
+    def execute(self, context):
+        self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=0)), method_name="execute_complete")
+
+    def execute_complete(self, context, event=None):
+        return "resumed"
+
+
+with DAG("deferrable_port", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    WaitABit(task_id="wait") >> TimeDeltaSensorAsync(task_id="delta", delta=timedelta(0))
+    DateTimeSensor(task_id="moment", target_time=datetime(2024, 1, 1), deferrable=True)
+"""
+
+
+@pytest.mark.anyio
+async def test_an_airflow_deferrable_dag_runs_with_its_imports_unchanged(tmp_path: Path) -> None:
+    (tmp_path / "deferrable.py").write_text(DEFERRABLE)
+    bag = DagBag(tmp_path)
+    bag.collect()
+    assert bag.import_errors == {}
+    done = await run_dag(bag.dags["deferrable_port"])
+    assert done.states == {"wait": "success", "delta": "success", "moment": "success"}
+    assert done.xcoms["wait"] == "resumed"
