@@ -39,7 +39,7 @@ CallbackJob = tuple[list[Any], "Context", str]
 class Burst:
     __slots__ = (
         "after", "callbacks", "dag_rows", "deferrals", "events", "new_runs", "runs", "starts",
-        "ti_inserts", "ti_rows", "tis", "xcom_clears", "xcoms",
+        "ti_deletes", "ti_inserts", "ti_rows", "tis", "xcom_clears", "xcoms",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -48,6 +48,7 @@ class Burst:
         self.new_runs: list[LiveRun] = []  # inserted with their task instances
         self.ti_inserts: list[TIRow] = []  # raw rows: tasks added to a stored run
         self.ti_rows: list[TIRow] = []  # raw rows: tasks removed from the DAG
+        self.ti_deletes: list[TIKey] = []  # rows gone: a mapped task's -1 once expanded
         self.xcoms: list[XComRow] = []
         self.xcom_clears: list[XComKey] = []
         self.dag_rows: list[DagRow] = []
@@ -77,23 +78,24 @@ class Burst:
     def writes(self) -> bool:
         return bool(
             self.tis or self.runs or self.new_runs or self.ti_inserts or self.ti_rows
-            or self.xcoms or self.xcom_clears or self.dag_rows or self.deferrals
+            or self.ti_deletes or self.xcoms or self.xcom_clears or self.dag_rows or self.deferrals
         )  # fmt: skip
 
     def batch(self) -> WriteBatch:
         return WriteBatch(
             new_runs=[
-                NewRun(r.insert_row(), [ti.row() for ti in r.tis.values()]) for r in self.new_runs
+                NewRun(r.insert_row(), [ti.row() for ti in r.instances()]) for r in self.new_runs
             ],
             run_updates=[r.update_row() for r in self.runs],
             ti_inserts=self.ti_inserts,
             ti_updates=[*self.ti_rows, *(ti.row() for ti in self.tis)],
+            ti_deletes=self.ti_deletes,
             xcoms=self.xcoms,
             xcom_clears=self.xcom_clears,
             dags=self.dag_rows,
             deferrals=[d.row(ti) for ti, d in self.deferrals.items() if d is not None],
             deferral_clears=[
-                TIKey(ti.run.dag_id, ti.run.run_id, ti.task_id, -1)
+                TIKey(ti.run.dag_id, ti.run.run_id, ti.task_id, ti.map_index)
                 for ti, d in self.deferrals.items()
                 if d is None
             ],

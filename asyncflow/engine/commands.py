@@ -162,7 +162,7 @@ def _reset_rows(dag: DAG, tis: Collection[TaskInstance], batch: WriteBatch) -> N
             TaskState.NONE.value, ti.try_number, ti.try_number + retries, None, None, None,
             None, None, 0, ti.dag_id, ti.run_id, ti.task_id, ti.map_index,
         ))  # fmt: skip
-        batch.xcom_clears.append(XComKey(ti.dag_id, ti.run_id, ti.task_id))
+        batch.xcom_clears.append(XComKey(ti.dag_id, ti.run_id, ti.task_id, ti.map_index))
 
 
 def _requeue(run: DagRun, batch: WriteBatch) -> bool:

@@ -11,6 +11,7 @@ from asyncflow.engine.tasklog import current_log
 from asyncflow.exceptions import XComTooLarge
 from asyncflow.logs import get_logger
 from asyncflow.models.connection import ConnectionAccessor
+from asyncflow.models.mapped import DEFAULT_MAX_MAP_LENGTH
 from asyncflow.models.param import resolve_params
 from asyncflow.models.secrets import redact
 from asyncflow.models.variable import VariableAccessor
@@ -84,7 +85,8 @@ class RuntimeTaskInstance:
     """`context["ti"]`: the running attempt of one task instance."""
 
     __slots__ = (
-        "_xcoms", "dag_id", "engine_max_xcom_bytes", "first_poke", "map_index", "max_tries",
+        "_xcoms", "dag_id", "engine_max_map_length", "engine_max_xcom_bytes", "first_poke",
+        "map_index", "max_tries",
         "pokes", "pushed", "run_id", "skipped", "start_date",
         "task", "task_id", "try_number",
     )  # fmt: skip
@@ -117,9 +119,15 @@ class RuntimeTaskInstance:
         self.pokes = 1
         #: the engine's limit on one XCom's JSON size (Engine(max_xcom_bytes=...))
         self.engine_max_xcom_bytes = DEFAULT_MAX_XCOM_BYTES
+        #: the most items a value that a mapped task maps over may have (max_map_length)
+        self.engine_max_map_length = DEFAULT_MAX_MAP_LENGTH
 
     def __repr__(self) -> str:
-        return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id} try {self.try_number}>"
+        index = f" map_index {self.map_index}" if self.map_index >= 0 else ""
+        return (
+            f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id}{index} "
+            f"try {self.try_number}>"
+        )
 
     @property
     def max_xcom_bytes(self) -> int:
@@ -168,8 +176,25 @@ class RuntimeTaskInstance:
     def _pull_one(self, task_id: str, key: str, map_index: int, default: Any) -> Any:
         if task_id == self.task_id and key in self.pushed:
             return json.loads(self.pushed[key])
+        if map_index < 0 and self._is_mapped(task_id):
+            return self._pull_mapped(task_id, key)
         raw = self._xcoms.get((task_id, map_index, key))
         return default if raw is None else json.loads(raw)
+
+    def _is_mapped(self, task_id: str) -> bool:
+        dag = self.task.dag
+        task = dag.task_dict.get(task_id) if dag is not None else None
+        return task is not None and task.is_mapped
+
+    def _pull_mapped(self, task_id: str, key: str) -> list[Any]:
+        """A mapped task's XComs, all its instances', in map_index order (Airflow's lazy
+        sequence, read at once: the values are already in memory)."""
+        found = sorted(
+            (index, raw)
+            for (tid, index, k), raw in self._xcoms.items()
+            if tid == task_id and k == key and index >= 0
+        )
+        return [json.loads(raw) for _, raw in found]
 
     def log_line(self, line: str) -> None:
         """One line of task output (a subprocess's stdout) into this attempt's log."""

@@ -13,6 +13,7 @@ trigger without running `execute` again.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
@@ -133,8 +134,9 @@ class Deferrals(Dispatch):
         run = ti.run
         for key, value in event.xcoms.items():
             text = json.dumps(value)
-            self.burst.xcoms.append(XComRow(run.dag_id, run.run_id, ti.task_id, -1, key, text))
-            run.xcoms[(ti.task_id, -1, key)] = text
+            index = ti.map_index
+            self.burst.xcoms.append(XComRow(run.dag_id, run.run_id, ti.task_id, index, key, text))
+            run.xcoms[(ti.task_id, index, key)] = text
         ti.end_date = now
         ti.duration = (now - ti.start_date).total_seconds() if ti.start_date else None
         state = _ENDS.get(event.state, TaskState.FAILED)
@@ -155,20 +157,21 @@ class Deferrals(Dispatch):
             self.burst.callbacks.append((callbacks, context, ti.key))
 
     # -- recovery ----------------------------------------------------------------------------
-    def load_deferrals(self, tis: dict[str, LiveTI], rows: list[DeferralRow],
+    def load_deferrals(self, tis: Iterable[LiveTI], rows: list[DeferralRow],
                        now: datetime) -> None:  # fmt: skip
         """A restored run's deferrals, before `resume_run`: a deferred task waits on its
         trigger again; one about to resume keeps how. A row no state needs is dropped."""
-        by_task = {row.task_id: row for row in rows if row.map_index == -1}
-        for ti in tis.values():
-            row = by_task.pop(ti.task_id, None)
+        tis = list(tis)
+        by_task = {(row.task_id, row.map_index): row for row in rows}
+        for ti in tis:
+            row = by_task.pop((ti.task_id, ti.map_index), None)
             if row is None:
                 continue
             if ti.state in _KEEPS:
                 ti.deferral = Deferral.from_row(row)
             else:
                 self.burst.deferrals[ti] = None
-        for ti in tis.values():
+        for ti in tis:
             if ti.state is DEFERRED and ti.deferral is None:
                 ti.error = "deferred, but its trigger is not in the store: it runs again"
                 ti.try_number = max(0, ti.try_number - 1)

@@ -77,7 +77,7 @@ class Deferral:
     def row(self, ti: LiveTI) -> DeferralRow:
         run = ti.run
         return DeferralRow(
-            run.dag_id, run.run_id, ti.task_id, -1, self.classpath, self.kwargs,
+            run.dag_id, run.run_id, ti.task_id, ti.map_index, self.classpath, self.kwargs,
             self.next_method, serde.dumps(self.next_kwargs, "next_kwargs"),
             iso(self.timeout_at), self.fired,
         )  # fmt: skip

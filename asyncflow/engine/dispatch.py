@@ -128,7 +128,7 @@ class Dispatch:
         if self.bus.has_subscribers:
             run = ti.run
             self.burst.events.append(TaskStateChanged(
-                run.dag_id, run.run_id, ti.task_id, -1, ti.try_number, old, new, now,
+                run.dag_id, run.run_id, ti.task_id, ti.map_index, ti.try_number, old, new, now,
             ))  # fmt: skip
 
     def _set_run(self, run: LiveRun, new: DagRunState, now: datetime, **changes: Any) -> None:
@@ -142,9 +142,12 @@ class Dispatch:
     # -- task instances --------------------------------------------------------------------------
     def _make_ready(self, ti: LiveTI, now: datetime, settled: list[LiveTI]) -> None:
         """`ti`'s dependencies are met. An EmptyOperator without callbacks is done at once
-        (as in Airflow) and joins `settled`; anything else waits for a slot."""
-        self._set(ti, SCHEDULED, now)
+        (as in Airflow) and joins `settled`; anything else waits for a slot. A mapped task
+        expands first, a teardown checks its setups (engine/mapping.py)."""
         task = ti.task
+        if (task.is_mapped or task.is_teardown) and self._ready_hook(ti, now, settled):
+            return
+        self._set(ti, SCHEDULED, now)
         if type(task) is EmptyOperator and not (
             task.on_success_callback or task.on_execute_callback
         ):
@@ -237,7 +240,7 @@ class Dispatch:
         run = ti.run
         rti = RuntimeTaskInstance(  # a resumed deferral goes on with the same try
             ti.task, run.record, ti.try_number + (0 if ti.resuming else 1), ti.max_tries,
-            run.xcoms, now,
+            run.xcoms, now, ti.map_index,
         )  # fmt: skip
         rti.first_poke, rti.pokes = ti.first_poke, ti.pokes + 1
         return task_context(self._base_context(run), ti.task, rti), rti
@@ -265,8 +268,9 @@ class Dispatch:
 
     def _drop_xcoms(self, ti: LiveTI) -> None:
         run = ti.run
-        self.burst.xcom_clears.append(XComKey(run.dag_id, run.run_id, ti.task_id))
-        for key in [k for k in run.xcoms if k[0] == ti.task_id]:
+        index = ti.map_index
+        self.burst.xcom_clears.append(XComKey(run.dag_id, run.run_id, ti.task_id, index))
+        for key in [k for k in run.xcoms if k[0] == ti.task_id and k[1] == index]:
             del run.xcoms[key]
 
     def _base_context(self, run: LiveRun) -> dict[str, Any]:
@@ -336,7 +340,7 @@ class Dispatch:
 
     def cancel_all(self, reason: str) -> None:
         for run in self.runs.values():
-            for ti in run.tis.values():
+            for ti in run.instances():
                 self.cancel(ti, reason, interrupt=True)
 
     def finish_attempt(self, ti: LiveTI, try_number: int, attempt: Attempt, context: Context,
@@ -372,9 +376,10 @@ class Dispatch:
         ti.duration = (now - ti.start_date).total_seconds() if ti.start_date else None
         ti.error = attempt.error
         ti.lost = 0
+        index = ti.map_index
         for key, value in attempt.xcoms.items():
-            self.burst.xcoms.append(XComRow(run.dag_id, run.run_id, ti.task_id, -1, key, value))
-            run.xcoms[(ti.task_id, -1, key)] = value
+            self.burst.xcoms.append(XComRow(run.dag_id, run.run_id, ti.task_id, index, key, value))
+            run.xcoms[(ti.task_id, index, key)] = value
         task = ti.task
         callbacks = None
         if ending is not Ending.RESCHEDULE:
@@ -434,6 +439,9 @@ class Dispatch:
         raise NotImplementedError
 
     def fail_run(self, run: LiveRun, error: str, now: datetime) -> None:
+        raise NotImplementedError
+
+    def _ready_hook(self, ti: LiveTI, now: datetime, settled: list[LiveTI]) -> bool:
         raise NotImplementedError
 
     # -- introspection ---------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from asyncflow.exceptions import (
 )
 from asyncflow.logs import get_logger
 from asyncflow.models.dag import DAG
+from asyncflow.models.mapped import DEFAULT_MAX_MAP_LENGTH
 from asyncflow.models.pool import Pool
 from asyncflow.models.secrets import current_backend
 from asyncflow.models.xcom_arg import RETURN_KEY
@@ -78,6 +79,7 @@ class Engine:
         tune_gc: bool = True,
         max_lost_attempts: int = 3,
         max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
+        max_map_length: int = DEFAULT_MAX_MAP_LENGTH,
     ) -> None:
         for name, value in (("parallelism", parallelism), ("thread_slots", thread_slots),
                             ("process_slots", process_slots)):  # fmt: skip
@@ -88,6 +90,10 @@ class Engine:
         if max_xcom_bytes < 1:
             raise ValueError(f"max_xcom_bytes must be at least 1, got {max_xcom_bytes}")
         self.max_xcom_bytes = max_xcom_bytes
+        if max_map_length < 0:
+            raise ValueError(f"max_map_length must be at least 0, got {max_map_length}")
+        #: the most instances a mapped task may have (Airflow's [core] max_map_length)
+        self.max_map_length = max_map_length
         self.source = DagSource(
             list(dags),
             Path(dags_folder) if dags_folder is not None else None,
@@ -183,6 +189,7 @@ class Engine:
             max_xcom_bytes=self.max_xcom_bytes,
         )
         mirror = scheduler.mirror
+        mirror.max_map_length = scheduler.max_map_length = self.max_map_length
         schedules = Schedules(mirror, enabled=self.run_schedules)
         scheduler.step_hooks.append(schedules)
         self._scheduler, self._schedules = scheduler, schedules
@@ -548,15 +555,19 @@ class Engine:
         downstream: bool = False,
         upstream: bool = False,
         only_failed: bool = False,
+        map_index: int | None = None,
     ) -> list[str]:
         """Re-run task instances (Airflow's clear): they go back to `none`, their XComs are
-        dropped, and a finished run is reopened. Returns the task_ids cleared."""
+        dropped, and a finished run is reopened; a mapped task's every instance, or only
+        `map_index`. Returns the task_ids cleared."""
         dag = self._live_dag(dag_id).dag
         chosen = operations.relatives(dag, task_ids, downstream=downstream, upstream=upstream)
         run = await self._changeable_run(dag_id, run_id)
         mirror = self._require().mirror
         return await self._in_loop(
-            lambda now: operations.clear(mirror, run, chosen, only_failed=only_failed, now=now)
+            lambda now: operations.clear(
+                mirror, run, chosen, only_failed=only_failed, now=now, map_index=map_index
+            )
         )
 
     async def set_task_instance_state(
@@ -568,6 +579,7 @@ class Engine:
         *,
         downstream: bool = False,
         upstream: bool = False,
+        map_index: int | None = None,
     ) -> list[str]:
         """Mark task instances `success`, `failed` or `skipped` by hand (a running attempt is
         stopped). Downstream tasks that become ready then run. Returns the task_ids changed."""
@@ -576,7 +588,9 @@ class Engine:
         run = await self._changeable_run(dag_id, run_id)
         mirror = self._require().mirror
         new_state = TaskState(state)
-        return await self._in_loop(lambda now: operations.mark(mirror, run, chosen, new_state, now))
+        return await self._in_loop(
+            lambda now: operations.mark(mirror, run, chosen, new_state, now, map_index=map_index)
+        )
 
     async def backfill(
         self,

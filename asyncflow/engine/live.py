@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import dataclasses
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ class LiveTI:
         "interrupted",
         "kind",
         "lost",
+        "map_index",
         "max_tries",
         "next_try_at",
         "pokes",
@@ -59,6 +61,7 @@ class LiveTI:
         self.kind = kind  # where its attempts work: loop, thread or process (slots.py)
         self.task = task
         self.task_id = task.task_id
+        self.map_index = -1  # a mapped task's instance: 0, 1, ... (engine/mapping.py)
         self.state = TaskState.NONE
         self.try_number = 0
         self.max_tries = task.retries
@@ -86,11 +89,13 @@ class LiveTI:
         return deferral is not None and deferral.fired
 
     def __repr__(self) -> str:
-        return f"<LiveTI {self.run.dag_id}.{self.task_id} {self.run.run_id} {self.state}>"
+        index = f"[{self.map_index}]" if self.map_index >= 0 else ""
+        return f"<LiveTI {self.run.dag_id}.{self.task_id}{index} {self.run.run_id} {self.state}>"
 
     @property
     def key(self) -> str:
-        return f"{self.run.dag_id}.{self.task_id}[{self.run.run_id}]"
+        index = f" map_index {self.map_index}" if self.map_index >= 0 else ""
+        return f"{self.run.dag_id}.{self.task_id}[{self.run.run_id}]{index}"
 
     def load(self, record: TaskInstance) -> None:
         self.state = record.state
@@ -110,12 +115,13 @@ class LiveTI:
         return _new_row(TIRow, (
             self.state, self.try_number, self.max_tries, iso(self.start_date),
             iso(self.end_date), self.duration, self.error, iso(self.next_try_at), self.lost,
-            run.dag_id, run.run_id, self.task_id, -1,
+            run.dag_id, run.run_id, self.task_id, self.map_index,
         ))  # fmt: skip
 
     def record(self) -> TaskInstance:
         return TaskInstance(
-            dag_id=self.run.dag_id, run_id=self.run.run_id, task_id=self.task_id, map_index=-1,
+            dag_id=self.run.dag_id, run_id=self.run.run_id, task_id=self.task_id,
+            map_index=self.map_index,
             state=self.state, try_number=self.try_number, max_tries=self.max_tries,
             start_date=self.start_date, end_date=self.end_date, duration=self.duration,
             error=self.error, next_try_at=self.next_try_at, lost_count=self.lost,
@@ -128,7 +134,7 @@ class Plan:
     priorities start in a stable order: runs are predictable, and each commit's rows are
     neighbours in the table, which SQLite writes several times faster than scattered ones)."""
 
-    __slots__ = ("dag", "downstream", "kinds", "priorities")
+    __slots__ = ("dag", "downstream", "kinds", "leaves", "priorities")
 
     def __init__(self, dag: DAG) -> None:
         self.dag = dag
@@ -139,6 +145,7 @@ class Plan:
             for task in dag.tasks
         }
         self.kinds = {task.task_id: task.runs_in for task in dag.tasks}
+        self.leaves = run_state_leaves(dag)
         prepare_templates(dag)
 
 
@@ -146,13 +153,14 @@ class LiveRun:
     """An active (queued or running) DAG run and its task instances."""
 
     __slots__ = (
-        "base_context", "conflict", "dag", "dirty", "downstream", "is_new", "record", "tis",
-        "unfinished", "waiters", "xcoms",
+        "base_context", "conflict", "dag", "dirty", "downstream", "is_new", "leaves", "mapped",
+        "record", "tis", "unfinished", "waiters", "xcoms",
     )  # fmt: skip
 
     def __init__(self, plan: Plan, record: DagRun) -> None:
         self.dag = plan.dag
         self.downstream = plan.downstream
+        self.leaves = plan.leaves
         self.record = record
         priorities, kinds = plan.priorities, plan.kinds
         self.tis: dict[str, LiveTI] = {
@@ -160,6 +168,8 @@ class LiveRun:
             for task_id, task in plan.dag.task_dict.items()
         }
         self.unfinished = len(self.tis)
+        #: a mapped task's instances once expanded, by map_index (the first is tis[task_id])
+        self.mapped: dict[str, list[LiveTI]] = {}
         self.xcoms: XComCache = {}
         self.base_context: dict[str, Any] | None = None
         self.dirty = False
@@ -186,23 +196,40 @@ class LiveRun:
     def update(self, **changes: Any) -> None:
         self.record = dataclasses.replace(self.record, **changes)
 
+    def instances(self) -> Iterable[LiveTI]:
+        """Every task instance of the run: a mapped task's all of them, by map_index."""
+        if not self.mapped:
+            return self.tis.values()
+        return [ti for task_id, first in self.tis.items()
+                for ti in self.mapped.get(task_id, (first,))]  # fmt: skip
+
+    def instances_of(self, task_id: str) -> list[LiveTI]:
+        found = self.mapped.get(task_id)
+        return found if found is not None else [self.tis[task_id]]
+
     def recount(self) -> None:
-        """Rebuild the derived counters from the task instances' states."""
-        for ti in self.tis.values():
+        """Rebuild the derived counters from the task instances' states. The instances of
+        a mapped task share one tally (they have the same upstream)."""
+        for task_id, ti in self.tis.items():
             ti.up = UpstreamCounts()
+            for other in self.mapped.get(task_id, ()):
+                other.up = ti.up
+        for task_id, instances in self.mapped.items():
+            for down in self.downstream[task_id]:
+                self.tis[down].up.extra += len(instances) - 1
         self.unfinished = 0
-        for ti in self.tis.values():
+        for ti in self.instances():
             if ti.state in FINISHED:
-                for down in ti.task.downstream_task_ids:
+                for down in self.downstream[ti.task_id]:
                     self.tis[down].up.add(ti.state)
             else:
                 self.unfinished += 1
 
     def outcome(self) -> DagRunState:
         """The state a run whose task instances are all finished ends in (Airflow's rule:
-        failed when a leaf failed or was upstream_failed, else success)."""
-        leaves = (self.tis[t.task_id] for t in self.dag.leaves)
-        failed = any(ti.state in FAILED_STATES for ti in leaves)
+        failed when a leaf failed or was upstream_failed, else success; teardowns do not
+        count, the work before them does: `run_state_leaves`)."""
+        failed = any(ti.state in FAILED_STATES for t in self.leaves for ti in self.instances_of(t))
         return DagRunState.FAILED if failed else DagRunState.SUCCESS
 
     def insert_row(self) -> RunRow:
@@ -282,6 +309,22 @@ class LiveDag:
     @property
     def active_runs(self) -> int:
         return self.running_runs + len(self.queued)
+
+
+def run_state_leaves(dag: DAG) -> tuple[str, ...]:
+    """The tasks whose states decide a finished run's state (Airflow's
+    `_tis_for_dagrun_state`): the leaves, where a teardown (unless `on_failure_fail_dagrun`)
+    is not a leaf and the tasks whose only downstream are such teardowns are."""
+
+    def ignorable(task: BaseOperator) -> bool:
+        return task.is_teardown and not task.on_failure_fail_dagrun
+
+    leaves = [
+        t.task_id
+        for t in dag.tasks
+        if not ignorable(t) and all(ignorable(dag.task_dict[d]) for d in t.downstream_task_ids)
+    ]
+    return tuple(leaves or (t.task_id for t in dag.leaves))
 
 
 def past_task_ids(dag: DAG) -> set[str]:

@@ -22,6 +22,7 @@ from asyncflow.engine.deferrals import Deferrals
 from asyncflow.engine.dispatch import QUEUED, RUNNING, SCHEDULED, Blocker, later
 from asyncflow.engine.events import DagRunStateChanged
 from asyncflow.engine.live import LiveDag, LiveRun, LiveTI, Plan
+from asyncflow.engine.mapping import Mapping
 from asyncflow.engine.planner import decide
 from asyncflow.logs import get_logger
 from asyncflow.records import DagRun, DagRunType, TaskInstance
@@ -34,9 +35,10 @@ NONE = TaskState.NONE
 LOST = "lost: the engine stopped (crash, kill or power loss) while this attempt ran"
 
 
-class Mirror(Deferrals):
+class Mirror(Deferrals, Mapping):
     """The one owner of scheduling state: DAGs, runs and task instances, through named
-    transitions (the task-instance half is `Dispatch`, deferred tasks `Deferrals`)."""
+    transitions (the task-instance half is `Dispatch`, deferred tasks `Deferrals`, mapped
+    tasks and teardowns `Mapping`)."""
 
     # -- DAGs ---------------------------------------------------------------------------------
     def add_dag(self, live_dag: LiveDag, paused: bool | None, now: datetime) -> None:
@@ -123,14 +125,18 @@ class Mirror(Deferrals):
         since inserted, tasks gone from it marked removed."""
         live_dag = self.dags[dag_id]
         run = LiveRun(live_dag.plan, record)
-        by_id = {ti.task_id: ti for ti in stored}
+        by_id: dict[str, list[TaskInstance]] = {}
+        for ti in stored:
+            by_id.setdefault(ti.task_id, []).append(ti)
         for task_id, live in run.tis.items():
             found = by_id.pop(task_id, None)
             if found is None:  # a task added to the DAG since the run was created
                 self.burst.ti_inserts.append(live.row())
+            elif found[0].map_index >= 0 or len(found) > 1:  # an expanded mapped task
+                self.adopt_instances(run, task_id, found)
             else:
-                live.load(found)
-        for gone in by_id.values():  # tasks no longer in the DAG
+                live.load(found[0])
+        for gone in (ti for tis in by_id.values() for ti in tis):  # tasks no longer in the DAG
             if gone.state not in FINISHED:
                 self.burst.ti_rows.append(TIRow(
                     TaskState.REMOVED.value, gone.try_number, gone.max_tries,
@@ -150,7 +156,7 @@ class Mirror(Deferrals):
         running = run.record.state is DagRunState.RUNNING
         if running:
             live_dag.running_runs += 1
-        for ti in list(run.tis.values()):
+        for ti in list(run.instances()):
             if ti.state in (QUEUED, RUNNING):
                 self.requeue_lost(ti, now)
             elif ti.state in (TaskState.UP_FOR_RETRY, TaskState.UP_FOR_RESCHEDULE):
@@ -205,7 +211,7 @@ class Mirror(Deferrals):
 
     def evaluate_run(self, run: LiveRun, now: datetime) -> None:
         """Decide every undecided task instance of a running run (its start, or after a clear)."""
-        for ti in list(run.tis.values()):
+        for ti in list(run.instances()):
             if ti.state is NONE:
                 self._evaluate(ti, now)
             elif ti.state is SCHEDULED:
@@ -280,7 +286,7 @@ class Mirror(Deferrals):
                   running: TaskState = TaskState.SKIPPED) -> None:  # fmt: skip
         if run.record.state in RUN_FINISHED:
             return
-        for ti in run.tis.values():
+        for ti in run.instances():
             if ti.state in FINISHED:
                 continue
             was_running = ti.state is RUNNING
@@ -309,7 +315,7 @@ class Mirror(Deferrals):
                   run_id=run.run_id, error=error)  # fmt: skip
         if run.record.state in RUN_FINISHED:
             return
-        for ti in run.tis.values():
+        for ti in run.instances():
             if ti.state in FINISHED:
                 continue
             if ti.state is RUNNING:

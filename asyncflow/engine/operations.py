@@ -47,38 +47,78 @@ def load_finished_run(
     return live or mirror.adopt_run(record.dag_id, record, stored, xcoms)
 
 
+def with_setups_and_teardowns(dag: DAG, task_ids: Iterable[str]) -> set[str]:
+    """The tasks named plus, as Airflow clears them, the setups upstream of each (those whose
+    teardown is downstream of it, or that have none) and those setups' teardowns."""
+    chosen = set(task_ids)
+    for task_id in list(chosen):
+        task = dag.task_dict[task_id]
+        if task.is_setup or task.is_teardown:
+            continue
+        below = relatives(dag, [task_id], downstream=True, upstream=False)
+        teardowns_below = {t for t in below if dag.task_dict[t].is_teardown}
+        for up_id in relatives(dag, [task_id], downstream=False, upstream=True) - {task_id}:
+            up = dag.task_dict[up_id]
+            if not up.is_setup:
+                continue
+            own = {t for t in up.downstream_task_ids if dag.task_dict[t].is_teardown}
+            if not own or own & teardowns_below:
+                chosen.add(up_id)
+                chosen |= own
+    return chosen
+
+
 def clear(
-    mirror: Mirror, run: LiveRun, task_ids: set[str], *, only_failed: bool, now: datetime
-) -> list[str]:
-    """Set task instances back to `none` so that they run again (Airflow's clear)."""
+    mirror: Mirror, run: LiveRun, task_ids: set[str], *, only_failed: bool, now: datetime,
+    map_index: int | None = None,
+) -> list[str]:  # fmt: skip
+    """Set task instances back to `none` so that they run again (Airflow's clear): every
+    instance of a mapped task (or only `map_index`), and the setups and teardowns of the work
+    cleared."""
+    if any(run.dag.task_dict[t].is_setup or run.dag.task_dict[t].is_teardown
+           for t in run.dag.task_dict):  # fmt: skip
+        task_ids = with_setups_and_teardowns(run.dag, task_ids)
     cleared = []
     for task_id in sorted(task_ids):
-        ti = run.tis[task_id]
-        if ti.state is TaskState.NONE or (only_failed and ti.state not in FAILED_STATES):
-            continue
-        mirror.clear(ti, now)
-        cleared.append(task_id)
+        hit = False
+        for ti in mirror.instance(run, task_id, map_index):
+            if ti.state is TaskState.NONE or (only_failed and ti.state not in FAILED_STATES):
+                continue
+            mirror.clear(ti, now)
+            hit = True
+        if hit:
+            cleared.append(task_id)
     mirror.reopen(run, now)
     return cleared
 
 
 def mark(
-    mirror: Mirror, run: LiveRun, task_ids: set[str], state: TaskState, now: datetime
+    mirror: Mirror,
+    run: LiveRun,
+    task_ids: set[str],
+    state: TaskState,
+    now: datetime,
+    map_index: int | None = None,
 ) -> list[str]:
     """Set task instances to `success`, `failed` or `skipped` by hand."""
     if state not in MARKABLE:
         raise ValueError(f"a task instance can be marked success, failed or skipped, not {state}")
     marked = []
     for task_id in sorted(task_ids):
-        ti = run.tis[task_id]
-        if ti.state is state:
-            continue
-        mirror.mark(ti, state, now)
-        marked.append(task_id)
+        hit = False
+        for ti in mirror.instance(run, task_id, map_index):
+            if ti.state is state:
+                continue
+            mirror.mark(ti, state, now)
+            hit = True
+        if hit:
+            marked.append(task_id)
     if state is not TaskState.FAILED and marked:
         # as Airflow: what failed below a task now marked done gets its chance to run
         below = relatives(run.dag, marked, downstream=True, upstream=False) - set(marked)
-        failed_below = {t for t in below if run.tis[t].state in FAILED_STATES}
+        failed_below = {
+            t for t in below if any(ti.state in FAILED_STATES for ti in run.instances_of(t))
+        }
         if failed_below:
             clear(mirror, run, failed_below, only_failed=True, now=now)
             return marked

@@ -25,9 +25,11 @@ SCHEDULED, SKIPPED, UPSTREAM_FAILED = (
 class UpstreamCounts:
     """How many of a task's direct upstream ended in each finished state."""
 
-    __slots__ = ("failed", "removed", "skipped", "success", "upstream_failed")
+    __slots__ = ("extra", "failed", "removed", "skipped", "success", "upstream_failed")
 
     def __init__(self) -> None:
+        #: upstream task instances beyond one per upstream task (mapped upstream: n - 1 each)
+        self.extra = 0
         self.success = 0
         self.skipped = 0
         self.failed = 0
@@ -57,6 +59,7 @@ def decide(rule: TR, up: UpstreamCounts, total: int) -> TaskState | None:
     deciding early (an `all_success` task fails as soon as one upstream fails)."""
     if total == 0 or rule is TR.ALWAYS:
         return SCHEDULED
+    total += up.extra
     success, skipped, done = up.success, up.skipped, up.done
     failed = up.failed + up.upstream_failed
     all_done = done >= total
@@ -70,7 +73,7 @@ def decide(rule: TR, up: UpstreamCounts, total: int) -> TaskState | None:
         if success or skipped:
             return SKIPPED
         return SCHEDULED if all_done else None
-    if rule is TR.ALL_DONE:
+    if rule is TR.ALL_DONE or rule is TR.ALL_DONE_SETUP_SUCCESS:  # setups: the mirror's
         return SCHEDULED if all_done else None
     if rule is TR.ALL_DONE_MIN_ONE_SUCCESS:
         if skipped:

@@ -28,7 +28,7 @@ def restore_run(
     """Put a stored unfinished run back under the scheduler's control. A deferred task waits
     on its stored trigger again; one whose trigger had fired resumes: neither runs execute."""
     run = mirror.adopt_run(record.dag_id, record, stored, xcoms)
-    mirror.load_deferrals(run.tis, deferrals or [], now)
+    mirror.load_deferrals(run.instances(), deferrals or [], now)
     mirror.resume_run(run, now)
     return run
 

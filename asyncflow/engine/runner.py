@@ -7,6 +7,7 @@ import asyncio
 import concurrent.futures
 import functools
 import inspect
+import json
 import os
 import threading
 import traceback
@@ -30,6 +31,7 @@ from asyncflow.exceptions import (
 from asyncflow.logs import get_logger
 from asyncflow.models.baseoperator import BaseOperator, Context
 from asyncflow.models.current import current_context
+from asyncflow.models.mapped import MappingError
 from asyncflow.models.xcom_arg import RETURN_KEY
 from asyncflow.threads import run_sync
 
@@ -127,6 +129,8 @@ async def run_attempt(task: BaseOperator, context: Context, ti: RuntimeTaskInsta
     timeout: timedelta | None = task.execution_timeout
     current_context.set(context)  # get_current_context(), in this attempt's asyncio task
     try:
+        if task.is_mapped:
+            task = task.unmap(context)  # type: ignore[attr-defined]
         task = render_task(task, context)
         context["task"] = task
         if timeout is None:
@@ -138,6 +142,8 @@ async def run_attempt(task: BaseOperator, context: Context, ti: RuntimeTaskInsta
                 return Attempt(Ending.FAILED, f"execution_timeout of {timeout} exceeded")
         if result is not None and task.do_xcom_push:
             ti.xcom_push(RETURN_KEY, result)
+        if task.map_source_keys:
+            check_mappable(task, ti)
     except TaskDeferred as exc:
         try:
             request = request_of(exc, task.task_id)
@@ -171,6 +177,30 @@ async def run_attempt(task: BaseOperator, context: Context, ti: RuntimeTaskInsta
         )
         return Attempt(Ending.FAILED, _describe(exc))
     return Attempt(Ending.SUCCESS, None, ti.pushed, ti.skipped)
+
+
+def check_mappable(task: BaseOperator, ti: RuntimeTaskInstance) -> None:
+    """A task whose XCom a mapped task maps over must push a list or dict no longer than
+    max_map_length (Airflow fails the pushing task, as here)."""
+    for key in task.map_source_keys:
+        raw = ti.pushed.get(key)
+        if raw is None:
+            raise MappingError(
+                f"task {task.task_id!r} pushed no XCom {key!r}, which a mapped task downstream "
+                "maps over: return a list or dict"
+            )
+        value = json.loads(raw)
+        if not isinstance(value, list | dict):
+            raise MappingError(
+                f"task {task.task_id!r} pushed {type(value).__name__} {value!r:.80} as XCom "
+                f"{key!r}, which a mapped task downstream maps over: return a list or dict"
+            )
+        if len(value) > ti.engine_max_map_length:
+            raise MappingError(
+                f"task {task.task_id!r} pushed {len(value)} items as XCom {key!r}, which a "
+                f"mapped task downstream maps over: more than max_map_length="
+                f"{ti.engine_max_map_length} allows"
+            )
 
 
 async def run_callbacks(callbacks: list[Any], context: Context, *, what: str, where: str) -> None:

@@ -36,6 +36,7 @@ from asyncflow.engine.triggerer import Triggerer
 from asyncflow.exceptions import StoreError
 from asyncflow.logs import get_logger
 from asyncflow.models.baseoperator import Context
+from asyncflow.models.mapped import DEFAULT_MAX_MAP_LENGTH
 from asyncflow.store.base import Store
 from asyncflow.triggers.base import runtime_var
 
@@ -59,6 +60,7 @@ class Scheduler:
     ) -> None:
         self.store = store
         self.max_xcom_bytes = max_xcom_bytes
+        self.max_map_length = DEFAULT_MAX_MAP_LENGTH
         self.logs_folder = logs_folder
         self.bus = bus
         self.clock = clock
@@ -215,6 +217,7 @@ class Scheduler:
         ti, context, rti, resume = start
         runtime_var.set(self.triggerer.runtime)  # triggers built here read the engine's clock
         rti.engine_max_xcom_bytes = self.max_xcom_bytes
+        rti.engine_max_map_length = self.max_map_length
         attempt = Attempt(Ending.FAILED, "internal error: the attempt did not report")
         task_log = self._open_log(ti, rti.try_number)
         try:

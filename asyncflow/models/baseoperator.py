@@ -22,7 +22,7 @@ from asyncflow.exceptions import (
     TaskDeferralTimeout,
     TaskDeferred,
 )
-from asyncflow.models import checks, unsupported
+from asyncflow.models import checks
 from asyncflow.models.dag import DAG, current_dag
 from asyncflow.models.docs import read_doc_md, warn_unsent_email
 from asyncflow.models.param import Param, as_params, check_defaults
@@ -112,6 +112,15 @@ class BaseOperator:
     ui_color: ClassVar[str] = "#fff"
     _accepted_args: ClassVar[frozenset[str]] = frozenset()
     _is_async: ClassVar[bool] = False
+    #: a MappedOperator (models/mapped.py): one instance per item of what it maps over
+    is_mapped: ClassVar[bool] = False
+    #: XCom keys of this task that a mapped task maps over: each must be a list or dict
+    map_source_keys: frozenset[str] = frozenset()
+    #: setup / teardown tasks (`as_setup()`, `as_teardown()`, `@setup`, `@teardown`)
+    is_setup: bool = False
+    is_teardown: bool = False
+    #: a teardown whose failure fails the run (by default a teardown's outcome does not count)
+    on_failure_fail_dagrun: bool = False
 
     @property
     def runs_in(self) -> RunsIn:
@@ -344,8 +353,76 @@ class BaseOperator:
 
     @classmethod
     def partial(cls, **kwargs: Any) -> Any:
-        """Airflow's dynamic task mapping (`.partial(...).expand(...)`): not supported."""
-        raise unsupported.mapping(f"{cls.__name__}.partial().expand()")
+        """Dynamic task mapping: `Op.partial(task_id=..., shared=...).expand(arg=[...])` makes
+        one task with an instance per item (see models/mapped.py)."""
+        from asyncflow.models.mapped import OperatorPartial
+
+        return OperatorPartial(cls, kwargs)
+
+    # -- setup and teardown -------------------------------------------------------------
+    def as_setup(self) -> BaseOperator:
+        """This task sets up resources that teardown tasks release (Airflow's setup task)."""
+        self._frozen_check()
+        if self.is_teardown:
+            raise self.where().error("a task cannot be both a setup and a teardown")
+        self.is_setup = True
+        return self
+
+    def as_teardown(
+        self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None
+    ) -> BaseOperator:
+        """This task releases what `setups` made: it runs once its upstream are done and at
+        least one of its setups succeeded, even when the work between them failed; its own
+        outcome does not decide the run's unless `on_failure_fail_dagrun=True`."""
+        from asyncflow.models.xcom_arg import XComArg
+
+        self._frozen_check()
+        if self.is_setup:
+            raise self.where().error("a task cannot be both a setup and a teardown")
+        self.is_teardown = True
+        self.trigger_rule = TriggerRule.ALL_DONE_SETUP_SUCCESS
+        if on_failure_fail_dagrun is not None:
+            self.on_failure_fail_dagrun = bool(on_failure_fail_dagrun)
+        if setups is not None:
+            items = setups if isinstance(setups, list | tuple | set) else [setups]
+            for item in items:
+                task = item.operator if isinstance(item, XComArg) else item
+                if not isinstance(task, BaseOperator):
+                    raise self.where().error(f"setups={item!r} is not a task")
+                task.as_setup()
+                task >> self
+        return self
+
+    def _frozen_check(self) -> None:
+        if self._dag is not None and self._dag.frozen:
+            raise self.where().error("cannot change the task: the DAG is loaded and immutable")
+
+    def __enter__(self) -> BaseOperator:
+        """`with teardown.as_teardown(setups=setup): work`: the tasks made inside the block
+        run after the setups and before the teardown."""
+        dag = self._dag or current_dag()
+        if dag is None:
+            raise self.where().error("`with task:` needs the task to be in a DAG")
+        self.__dict__.setdefault("_blocks", []).append(len(dag.task_dict))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        dag = self._dag or current_dag()
+        start = self.__dict__["_blocks"].pop()
+        if exc[0] is not None or dag is None:
+            return
+        made = [t for t in list(dag.task_dict.values())[start:] if t is not self]
+        inside = {t.task_id for t in made}
+        setups = [self] if self.is_setup else [
+            dag.task_dict[t] for t in self.upstream_task_ids if dag.task_dict[t].is_setup
+        ]  # fmt: skip
+        for task in made:
+            if not task.upstream_task_ids & inside:
+                for setup in setups:
+                    if setup is not task:
+                        setup >> task
+            if self.is_teardown and not task.downstream_task_ids & inside:
+                task >> self
 
     # -- dependencies -------------------------------------------------------------------
     def _wire_references(self) -> None:

@@ -14,7 +14,7 @@ import functools
 import inspect
 import re
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 from asyncflow.exceptions import AsyncflowSkipException, DagDefinitionError
@@ -170,6 +170,7 @@ class TaskDecorator(Generic[F]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
         options = dict(self.kwargs)
+        role = options.pop("_role", None)
         group = options.get("task_group") or current_group(options.get("dag") or current_dag())
         dag = options.get("dag") or (group.dag if group is not None else current_dag())
         task_id = unique_task_id(options.pop("task_id", self.function.__name__), dag, group)
@@ -183,6 +184,7 @@ class TaskDecorator(Generic[F]):
         assert isinstance(op, _TaskFlowMixin)
         op._wire(args, kwargs)
         op._conditions = self.conditions
+        _apply_role(op, role)
         return XComArg(op)
 
     def override(self, **kwargs: Any) -> TaskDecorator[F]:
@@ -196,10 +198,95 @@ class TaskDecorator(Generic[F]):
             self.function, self.operator_class, self.kwargs, (condition, *self.conditions)
         )
 
-    def __getattr__(self, name: str) -> Any:
-        if name in ("expand", "expand_kwargs", "partial"):
-            raise unsupported.mapping(f"@task {self.function.__name__!r}.{name}()")
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    # -- dynamic task mapping ---------------------------------------------------------
+    def partial(self, **kwargs: Any) -> _TaskPartial:
+        """Arguments every mapped instance shares: `add.partial(y=1).expand(x=[1, 2])`."""
+        return _TaskPartial(self, kwargs)
+
+    def expand(self, **mapped: Any) -> XComArg:
+        """One task instance per item (the cross product of several arguments)."""
+        return _TaskPartial(self, {}).expand(**mapped)
+
+    def expand_kwargs(self, kwargs: Any) -> XComArg:
+        """One task instance per dict of arguments."""
+        return _TaskPartial(self, {}).expand_kwargs(kwargs)
+
+
+class _TaskPartial:
+    def __init__(self, decorator: TaskDecorator[Any], kwargs: dict[str, Any]) -> None:
+        self.decorator = decorator
+        self.kwargs = kwargs
+        self.signature = inspect.signature(decorator.function)
+
+    def _accepts(self, names: Iterable[str], what: str) -> None:
+        params = self.signature.parameters
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return
+        for name in names:
+            if name not in params:
+                raise DagDefinitionError(
+                    f"@task {self.decorator.function.__name__!r}: {what} got {name!r}, which "
+                    "the function does not take"
+                )
+
+    def _make(self, expand_input_of: Callable[[str], Any], names: Iterable[str],
+              what: str) -> XComArg:  # fmt: skip
+        from asyncflow.models.mapped import OperatorPartial
+
+        names = list(names)
+        self._accepts([*self.kwargs, *names], what)
+        for name in names:
+            if name in self.kwargs:
+                raise DagDefinitionError(
+                    f"@task {self.decorator.function.__name__!r}: {name!r} is given to both "
+                    f"partial() and {what}: give it once"
+                )
+        deco = self.decorator
+        options = dict(deco.kwargs)
+        role = options.pop("_role", None)
+        options.pop("multiple_outputs", None)  # a mapped task's XComs are per instance
+        group = options.get("task_group") or current_group(options.get("dag") or current_dag())
+        dag = options.get("dag") or (group.dag if group is not None else current_dag())
+        task_id = unique_task_id(options.pop("task_id", deco.function.__name__), dag, group)
+        partial = OperatorPartial(deco.operator_class, {
+            **options, "task_id": task_id, "python_callable": deco.function,
+            "op_kwargs": dict(self.kwargs),
+        })  # fmt: skip
+        from asyncflow.models.mapped import _mapped
+
+        op = _mapped(deco.operator_class, partial.kwargs, expand_input_of(task_id),
+                     into_op_kwargs=True, conditions=deco.conditions)  # fmt: skip
+        _apply_role(op, role)
+        return XComArg(op)
+
+    def expand(self, **mapped: Any) -> XComArg:
+        from asyncflow.models.mapped import DictOfListsExpandInput
+
+        if not mapped:
+            raise DagDefinitionError(
+                f"@task {self.decorator.function.__name__!r}: expand() needs an argument"
+            )
+        return self._make(lambda tid: DictOfListsExpandInput(tid, mapped), mapped, "expand()")
+
+    def expand_kwargs(self, kwargs: Any) -> XComArg:
+        from asyncflow.models.mapped import ListOfDictsExpandInput, _check_kwargs_value
+
+        name = self.decorator.function.__name__
+        _check_kwargs_value(name, kwargs)
+        names: list[str] = []
+        if isinstance(kwargs, list | tuple):
+            names = [k for entry in kwargs if isinstance(entry, Mapping) for k in entry]
+        return self._make(lambda tid: ListOfDictsExpandInput(tid, kwargs), names, "expand_kwargs()")
+
+
+def _apply_role(op: BaseOperator, role: tuple[str, bool | None] | None) -> None:
+    if role is None:
+        return
+    kind, fail_dagrun = role
+    if kind == "setup":
+        op.as_setup()
+    else:
+        op.as_teardown(on_failure_fail_dagrun=fail_dagrun)
 
 
 def _condition(
@@ -265,6 +352,25 @@ class _TaskNamespace:
 
 
 task = _TaskNamespace()
+
+
+def setup(python_callable: Any = None, **kwargs: Any) -> Any:
+    """`@setup`: a TaskFlow task that is a setup task (see `BaseOperator.as_setup`)."""
+    role = ("setup", None)
+    if python_callable is not None:
+        return task.python(python_callable, **kwargs, _role=role)
+    return task.python(**kwargs, _role=role)
+
+
+def teardown(
+    python_callable: Any = None, *, on_failure_fail_dagrun: bool = False, **kwargs: Any
+) -> Any:
+    """`@teardown`: a TaskFlow task that is a teardown task (see `BaseOperator.as_teardown`);
+    `on_failure_fail_dagrun=True` lets its failure fail the run."""
+    role = ("teardown", on_failure_fail_dagrun)
+    if python_callable is not None:
+        return task.python(python_callable, **kwargs, _role=role)
+    return task.python(**kwargs, _role=role)
 
 
 def dag(dag_id: str | None = None, **dag_kwargs: Any) -> Callable[[Callable[..., Any]], Any]:

@@ -77,11 +77,12 @@ class XComRow(NamedTuple):
 
 
 class XComKey(NamedTuple):
-    """(dag_id, run_id, task_id): that task's XComs are dropped (it is about to run again)."""
+    """One task instance's XComs are dropped (it is about to run again)."""
 
     dag_id: str
     run_id: str
     task_id: str
+    map_index: int = -1
 
 
 class DeferralRow(NamedTuple):
@@ -102,6 +103,8 @@ class DeferralRow(NamedTuple):
 
 
 class TIKey(NamedTuple):
+    """One task instance (a row to delete: a deferral, a mapped task's -1 once expanded)."""
+
     dag_id: str
     run_id: str
     task_id: str
@@ -241,6 +244,7 @@ class WriteBatch:
     run_updates: list[RunUpdate] = field(default_factory=list)
     ti_inserts: list[TIRow] = field(default_factory=list)
     ti_updates: list[TIRow] = field(default_factory=list)
+    ti_deletes: list[TIKey] = field(default_factory=list)
     xcoms: list[XComRow] = field(default_factory=list)
     xcom_clears: list[XComKey] = field(default_factory=list)
     dags: list[DagRow] = field(default_factory=list)
@@ -250,7 +254,7 @@ class WriteBatch:
     def __bool__(self) -> bool:
         return bool(
             self.new_runs or self.run_updates or self.ti_inserts or self.ti_updates
-            or self.xcoms or self.xcom_clears or self.dags or self.deferrals
+            or self.ti_deletes or self.xcoms or self.xcom_clears or self.dags or self.deferrals
             or self.deferral_clears
         )  # fmt: skip
 

@@ -514,13 +514,20 @@ def _apply(db: sqlite3.Connection, batch: WriteBatch) -> WriteResult:
             )
         if batch.run_updates:
             db.executemany(_RUN_UPDATE, batch.run_updates)
+        if batch.ti_deletes:
+            db.executemany(
+                "DELETE FROM task_instance WHERE dag_id=? AND run_id=? AND task_id=? "
+                "AND map_index=?",
+                batch.ti_deletes,
+            )
         if batch.ti_inserts:
             db.executemany(_TI_INSERT, batch.ti_inserts)
         if batch.ti_updates:
             db.executemany(_TI_UPDATE, batch.ti_updates)
         if batch.xcom_clears:
             db.executemany(
-                "DELETE FROM xcom WHERE dag_id=? AND run_id=? AND task_id=?", batch.xcom_clears
+                "DELETE FROM xcom WHERE dag_id=? AND run_id=? AND task_id=? AND map_index=?",
+                batch.xcom_clears,
             )
         if batch.xcoms:
             db.executemany("INSERT OR REPLACE INTO xcom VALUES (?, ?, ?, ?, ?, ?)", batch.xcoms)
