@@ -32,7 +32,7 @@ from asyncflow.models.dag import DAG
 from asyncflow.models.edges import Label
 from asyncflow.models.param import Param
 from asyncflow.models.pool import Pool
-from asyncflow.models.taskflow import dag, task
+from asyncflow.models.taskflow import dag, setup, task, teardown
 from asyncflow.models.taskgroup import TaskGroup, task_group
 from asyncflow.models.trigger_rule import TriggerRule, WeightRule
 from asyncflow.models.variable import Variable
@@ -117,6 +117,8 @@ __all__ = [
     "cross_downstream",
     "dag",
     "get_current_context",
+    "setup",
     "task",
     "task_group",
+    "teardown",
 ]

@@ -39,6 +39,8 @@ _CORE = {
     "dag": _M + "taskflow:dag",
     "task": _M + "taskflow:task",
     "task_group": _M + "taskgroup:task_group",
+    "setup": _M + "taskflow:setup",
+    "teardown": _M + "taskflow:teardown",
     "TaskGroup": _M + "taskgroup:TaskGroup",
     "BaseOperator": _M + "baseoperator:BaseOperator",
     "chain": _M + "baseoperator:chain",
@@ -124,7 +126,7 @@ _TIMEZONE_NAMES = (
     "make_naive", "parse", "utc", "utcnow",
 )  # fmt: skip
 _TIMEZONE = {name: f"asyncflow.timezone:{name}" for name in _TIMEZONE_NAMES}
-_DECORATORS = {name: _CORE[name] for name in ("dag", "task", "task_group")}
+_DECORATORS = {name: _CORE[name] for name in ("dag", "task", "task_group", "setup", "teardown")}
 _STD = "airflow.providers.standard."
 
 #: module name -> {name: "asyncflow.module:attribute" or "asyncflow.module"}

@@ -12,8 +12,8 @@ from asyncflow.exceptions import UnsupportedAttributeError, UnsupportedImportErr
 _ON_THIS_HOST = "asyncflow runs every task on its own host: use @task or BashOperator instead"
 _IN_A_TASK = "call the service's Python client from a @task (async def for network IO)"
 _NO_MAPPING = (
-    "dynamic task mapping needs scheduler support asyncflow does not have yet: loop over the "
-    "values inside one @task, or create one task per value in a for loop at parse time"
+    "asyncflow maps single tasks (.partial().expand(), .expand_kwargs()) but not whole task "
+    "groups yet: map each task of the group, or loop over the values inside one @task"
 )
 
 #: `@task.<name>` decorators asyncflow does not have
@@ -100,15 +100,6 @@ NAMES: dict[str, tuple[str, str]] = {
     "Metadata": MODULES["airflow.assets"],
     "asset": MODULES["airflow.assets"],
     "ObjectStoragePath": MODULES["airflow.io"],
-    "setup": (
-        "setup tasks (@setup, as_setup())",
-        "setup/teardown needs scheduler support asyncflow does not have yet: run the setup as an "
-        "ordinary upstream task and the teardown with trigger_rule='all_done'",
-    ),
-    "teardown": (
-        "teardown tasks (@teardown, as_teardown())",
-        "run the teardown as an ordinary task with trigger_rule='all_done'",
-    ),
     "TriggerDagRunOperator": MODULES["airflow.operators.trigger_dagrun"],
     "ExternalTaskSensor": MODULES["airflow.sensors.external_task"],
     "ExternalTaskMarker": MODULES["airflow.sensors.external_task"],
@@ -118,7 +109,6 @@ NAMES: dict[str, tuple[str, str]] = {
     "BranchExternalPythonOperator": TASK_DECORATORS["external_python"],
     "EmailOperator": MODULES["airflow.providers.smtp"],
     "BaseNotifier": MODULES["airflow.notifications"],
-    "MappedOperator": ("dynamic task mapping", _NO_MAPPING),
     "XCom": ("the XCom model", "pull values with context['ti'].xcom_pull(...)"),
     "TaskInstance": ("the TaskInstance model", "use context['ti'] inside a task"),
     "DagRun": ("the DagRun model", "use context['dag_run'] inside a task"),
