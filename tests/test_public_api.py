@@ -56,7 +56,9 @@ EXPECTED = [
     "cross_downstream",
     "dag",
     "get_current_context",
+    "setup",
     "task",
+    "teardown",
     "task_group",
 ]
 

@@ -25,7 +25,7 @@ from asyncflow.engine.dispatch import NONE, SCHEDULED, Dispatch
 from asyncflow.engine.live import LiveRun, LiveTI
 from asyncflow.models.mapped import DEFAULT_MAX_MAP_LENGTH, MappedOperator
 from asyncflow.records import TaskInstance
-from asyncflow.states import FINISHED, TaskState
+from asyncflow.states import TaskState
 from asyncflow.store.base import TIKey
 
 
@@ -138,7 +138,7 @@ class Mapping(Dispatch):
         """A stored run's expanded mapped task: its instances, by map_index."""
         first = run.tis[task_id]
         stored = sorted(stored, key=lambda r: r.map_index)
-        instances = []
+        instances: list[LiveTI] = []
         for record in stored:
             inst = first if not instances else LiveTI(run, first.task, first.priority, first.kind)
             inst.map_index = record.map_index
@@ -153,6 +153,3 @@ class Mapping(Dispatch):
         if map_index is None or map_index < 0:
             return found
         return [ti for ti in found if ti.map_index == map_index]
-
-
-__all__ = ["FINISHED", "Mapping"]

@@ -300,7 +300,9 @@ class OperatorPartial:
                 self.kwargs[key] = value
         self._used = False
 
-    def _make(self, expand_input: ExpandInput, mapped: Mapping[str, Any], what: str) -> Any:
+    def _make(
+        self, expand_input: ExpandInput, mapped: Mapping[str, Any], what: str
+    ) -> MappedOperator:
         if self._used:
             raise DagDefinitionError(
                 f"task {self.kwargs['task_id']!r}: this partial() was already expanded"

@@ -39,6 +39,9 @@ CASES: list[tuple[str, str, int, str | None]] = [
     ("all_done", "sf", 3, WAIT),
     ("all_done", "sfk", 3, RUN),
     ("all_done", "uuu", 3, RUN),
+    # a teardown's rule decides like all_done; its setups are checked by the mirror
+    ("all_done_setup_success", "sf", 3, WAIT),
+    ("all_done_setup_success", "sfk", 3, RUN),
     ("all_done_min_one_success", "s", 2, WAIT),
     ("all_done_min_one_success", "f", 2, WAIT),
     ("all_done_min_one_success", "sf", 2, RUN),

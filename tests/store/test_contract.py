@@ -15,9 +15,11 @@ from asyncflow.store.base import (
     ConnectionRow,
     NewRun,
     Store,
+    TIKey,
     TIRow,
     VariableRow,
     WriteBatch,
+    XComKey,
     run_row,
 )
 from asyncflow.store.sqlite import SQLiteStore
@@ -109,8 +111,29 @@ async def test_updates_xcoms_and_clears(store: Store) -> None:
     assert (ti.state, ti.try_number) == ("success", 1)
     assert await store.get_xcom("d", "r1", "a", "return_value") == "[1, 2]"
     assert await store.get_run_xcoms("d", "r1") == [("d", "r1", "a", -1, "return_value", "[1, 2]")]
-    await store.write(WriteBatch(xcom_clears=[("d", "r1", "a")]))
+    await store.write(WriteBatch(xcom_clears=[XComKey("d", "r1", "a")]))
     assert await store.get_xcom("d", "r1", "a", "return_value") is None
+
+
+async def test_mapped_instances_rows_and_xcoms_by_map_index(store: Store) -> None:
+    """A mapped task's -1 row is replaced by its instances; one instance's XComs are dropped
+    without touching the others'."""
+    run = dag_run("r1", T0)
+    await store.write(WriteBatch(new_runs=[new_run(run, "m")]))
+    instances = [ti_row("r1", "m")._replace(map_index=i) for i in range(3)]
+    await store.write(
+        WriteBatch(
+            ti_deletes=[TIKey("d", "r1", "m", -1)],
+            ti_inserts=instances,
+            xcoms=[("d", "r1", "m", i, "return_value", str(i)) for i in range(3)],
+        )
+    )
+    tis = await store.get_task_instances("d", "r1")
+    assert sorted(ti.map_index for ti in tis) == [0, 1, 2]
+    await store.write(WriteBatch(xcom_clears=[XComKey("d", "r1", "m", 1)]))
+    assert await store.get_xcom("d", "r1", "m", "return_value", 0) == "0"
+    assert await store.get_xcom("d", "r1", "m", "return_value", 1) is None
+    assert await store.get_xcom("d", "r1", "m", "return_value", 2) == "2"
 
 
 async def test_runs_newest_first_filtered_by_state_and_the_latest_scheduled(store: Store) -> None:
