@@ -186,5 +186,9 @@ def task_commands(b: Any, sub: Any) -> None:
     p.add_argument("run", metavar="RUN", nargs="?", help=RUN_HELP)
     p.add_argument("--try", dest="try_number", type=int, metavar="N", help="default the latest")
     p.add_argument(
+        "--map-index", dest="map_index", type=int, default=-1, metavar="I",
+        help="a mapped task's instance (its log is under map_index=<I>/)",
+    )  # fmt: skip
+    p.add_argument(
         "--logs-folder", metavar="PATH", help="default <home>/logs ($ASYNCFLOW_LOGS_FOLDER)"
     )

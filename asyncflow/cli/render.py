@@ -41,6 +41,11 @@ def ti_rows(dag: DAG | None, tis: Iterable[TaskInstance]) -> list[dict[str, Any]
     """Task instances as rows, in the DAG's order (upstream first) when the DAG is known,
     else by task id."""
     order = {task_id: i for i, task_id in enumerate(in_order(dag))} if dag else {}
-    ordered = sorted(tis, key=lambda ti: (order.get(ti.task_id, len(order)), ti.task_id))
-    columns = ("task_id", "state", "try_number", "start_date", "end_date", "duration", "error")
+    ordered = sorted(
+        tis, key=lambda ti: (order.get(ti.task_id, len(order)), ti.task_id, ti.map_index)
+    )
+    columns = (
+        "task_id", "map_index", "state", "try_number", "start_date", "end_date", "duration",
+        "error",
+    )  # fmt: skip
     return [{c: getattr(ti, c) for c in columns} for ti in ordered]

@@ -257,19 +257,21 @@ def states_for_dag_run(cli: Cli) -> int:
     run = cli.find_run(args.dag_id, args.run)
     tis = cli.with_store(lambda store: store.get_task_instances(args.dag_id, run.run_id))
     columns = ("task_id", "state", "try_number", "start_date", "end_date", "duration", "error")
+    if any(ti.map_index >= 0 for ti in tis):  # a mapped task: which instance each row is
+        columns = ("task_id", "map_index", *columns[1:])
     cli.out.rows(ti_rows(dag, tis), columns,
                  empty="no task instances yet (the run was not started)")  # fmt: skip
     return 0
 
 
-def log_path(logs_folder: Path, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
+def log_path(
+    logs_folder: Path, dag_id: str, run_id: str, task_id: str, try_number: int,
+    map_index: int = -1,
+) -> Path:  # fmt: skip
     """Where the engine writes an attempt's output."""
-    try:
-        from asyncflow.engine.tasklog import attempt_log_path
-    except ImportError:  # an engine without per-attempt logs: the same layout
-        safe_run = run_id.replace("/", "_")
-        return logs_folder / dag_id / safe_run / task_id / f"attempt={try_number}.log"
-    return attempt_log_path(logs_folder, dag_id, run_id, task_id, try_number)
+    from asyncflow.engine.tasklog import attempt_log_path
+
+    return attempt_log_path(logs_folder, dag_id, run_id, task_id, try_number, map_index)
 
 
 _ATTEMPT = re.compile(r"^attempt=(\d+)\.log$")
@@ -290,12 +292,13 @@ def logs(cli: Cli) -> int:
     if dag is not None:
         cli.get_task_id(dag, task_id)
     try_number = args.try_number
+    index = args.map_index
     if try_number is None:
-        task_dir = log_path(folder, args.dag_id, run.run_id, task_id, 1).parent
+        task_dir = log_path(folder, args.dag_id, run.run_id, task_id, 1, index).parent
         tries = [int(m.group(1)) for p in (task_dir.iterdir() if task_dir.is_dir() else [])
                  if (m := _ATTEMPT.match(p.name))]  # fmt: skip
         try_number = max(tries, default=1)
-    path = log_path(folder, args.dag_id, run.run_id, task_id, try_number)
+    path = log_path(folder, args.dag_id, run.run_id, task_id, try_number, index)
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:

@@ -253,7 +253,9 @@ class Scheduler:
             return None
         run = ti.run
         task_log = TaskLog(
-            attempt_log_path(self.logs_folder, run.dag_id, run.run_id, ti.task_id, try_number)
+            attempt_log_path(
+                self.logs_folder, run.dag_id, run.run_id, ti.task_id, try_number, ti.map_index
+            )
         )
         current_log.set(task_log)
         return task_log

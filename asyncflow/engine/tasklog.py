@@ -26,9 +26,15 @@ log = get_logger("asyncflow.tasklog")
 current_log: ContextVar[TaskLog | None] = ContextVar("current_task_log", default=None)
 
 
-def attempt_log_path(logs_folder: Path, dag_id: str, run_id: str, task_id: str, n: int) -> Path:
+def attempt_log_path(
+    logs_folder: Path, dag_id: str, run_id: str, task_id: str, n: int, map_index: int = -1
+) -> Path:
+    """`<dag>/<run>/<task>/attempt=<n>.log`; a mapped instance's under `map_index=<i>/`."""
     safe_run = run_id.replace("/", "_")
-    return logs_folder / dag_id / safe_run / task_id / f"attempt={n}.log"
+    folder = logs_folder / dag_id / safe_run / task_id
+    if map_index >= 0:
+        folder = folder / f"map_index={map_index}"
+    return folder / f"attempt={n}.log"
 
 
 #: where a line came from, when it is not a logger: print() / sys.stdout, sys.stderr,

@@ -328,7 +328,7 @@ async def get_log(request: Request) -> Response:
         raise ApiError(404, f"task {ti.task_id!r} of run {ti.run_id!r} has no try {n} yet")
     if engine.logs_folder is None:
         raise ApiError(404, "this engine keeps no task logs (it has no logs_folder)")
-    path = attempt_log_path(engine.logs_folder, ti.dag_id, ti.run_id, ti.task_id, n)
+    path = attempt_log_path(engine.logs_folder, ti.dag_id, ti.run_id, ti.task_id, n, ti.map_index)
     offset = _int_arg(request, "token", 0, 0, 10**15)
     follow = bool(_bool_arg(request, "follow"))
     wait = _int_arg(request, "wait", 10, 0, 60)

@@ -427,3 +427,35 @@ async def test_literal_mapping_on_a_root_task_in_a_run_dag_helper() -> None:
         each.expand(x=[1, 2, 3])
     result = await run_dag(dag)
     assert result.run.state == "success"
+
+
+async def test_an_expanded_run_survives_a_restart(tmp_path: Any) -> None:
+    blocked = {"yes": True}
+    started = anyio.Event()
+    calls: list[int] = []
+
+    @task
+    async def each(x: int) -> int:
+        calls.append(x)
+        if x == 1 and blocked["yes"]:
+            started.set()
+            await anyio.sleep_forever()
+        return x
+
+    with DAG("map_restart", schedule=None) as dag:
+        each.expand(x=[0, 1, 2]) >> EmptyOperator(task_id="after")
+    database = tmp_path / "state.db"
+    async with Engine(dags=[dag], database=database) as engine:
+        run = await engine.trigger_dag("map_restart")
+        with anyio.fail_after(10):
+            await started.wait()
+    blocked["yes"] = False
+    async with Engine(dags=[dag], database=database) as engine:
+        done = await engine.wait_for_run("map_restart", run.run_id, timeout=10)
+        states = await instances(engine, "map_restart", run.run_id)
+    assert done.state == "success"
+    assert states == {
+        ("each", 0): "success", ("each", 1): "success", ("each", 2): "success",
+        ("after", -1): "success",
+    }  # fmt: skip
+    assert (calls.count(0), calls.count(1), calls.count(2)) == (1, 2, 1)  # only the cut one
