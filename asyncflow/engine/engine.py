@@ -92,8 +92,7 @@ class Engine:
         self.max_xcom_bytes = max_xcom_bytes
         if max_map_length < 0:
             raise ValueError(f"max_map_length must be at least 0, got {max_map_length}")
-        #: the most instances a mapped task may have (Airflow's [core] max_map_length)
-        self.max_map_length = max_map_length
+        self.max_map_length = max_map_length  # Airflow's [core] max_map_length
         self.source = DagSource(
             list(dags),
             Path(dags_folder) if dags_folder is not None else None,
@@ -555,19 +554,15 @@ class Engine:
         downstream: bool = False,
         upstream: bool = False,
         only_failed: bool = False,
-        map_index: int | None = None,
     ) -> list[str]:
         """Re-run task instances (Airflow's clear): they go back to `none`, their XComs are
-        dropped, and a finished run is reopened; a mapped task's every instance, or only
-        `map_index`. Returns the task_ids cleared."""
+        dropped, and a finished run is reopened. Returns the task_ids cleared."""
         dag = self._live_dag(dag_id).dag
         chosen = operations.relatives(dag, task_ids, downstream=downstream, upstream=upstream)
         run = await self._changeable_run(dag_id, run_id)
         mirror = self._require().mirror
         return await self._in_loop(
-            lambda now: operations.clear(
-                mirror, run, chosen, only_failed=only_failed, now=now, map_index=map_index
-            )
+            lambda now: operations.clear(mirror, run, chosen, only_failed=only_failed, now=now)
         )
 
     async def set_task_instance_state(
@@ -579,7 +574,6 @@ class Engine:
         *,
         downstream: bool = False,
         upstream: bool = False,
-        map_index: int | None = None,
     ) -> list[str]:
         """Mark task instances `success`, `failed` or `skipped` by hand (a running attempt is
         stopped). Downstream tasks that become ready then run. Returns the task_ids changed."""
@@ -588,9 +582,7 @@ class Engine:
         run = await self._changeable_run(dag_id, run_id)
         mirror = self._require().mirror
         new_state = TaskState(state)
-        return await self._in_loop(
-            lambda now: operations.mark(mirror, run, chosen, new_state, now, map_index=map_index)
-        )
+        return await self._in_loop(lambda now: operations.mark(mirror, run, chosen, new_state, now))
 
     async def backfill(
         self,
