@@ -174,7 +174,10 @@ def follow(cli: Cli, dag: DAG, run_id: str) -> int:
             progress.close()
 
     run, tis = cli.with_store(watch)
-    cli.out.rows(ti_rows(dag, tis), ("task_id", "state", "try_number", "duration", "error"))
+    columns = ("task_id", "state", "try_number", "duration", "error")
+    if any(ti.map_index >= 0 for ti in tis):  # a mapped task: which instance each row is
+        columns = ("task_id", "map_index", *columns[1:])
+    cli.out.rows(ti_rows(dag, tis), columns)
     if not cli.out.json:
         cli.out.note(f"run {run.run_id}: {run.state.value}")
     return 0 if run.state is DagRunState.SUCCESS else 1
