@@ -174,7 +174,7 @@ def follow(cli: Cli, dag: DAG, run_id: str) -> int:
             progress.close()
 
     run, tis = cli.with_store(watch)
-    columns = ("task_id", "state", "try_number", "duration", "error")
+    columns: tuple[str, ...] = ("task_id", "state", "try_number", "duration", "error")
     if any(ti.map_index >= 0 for ti in tis):  # a mapped task: which instance each row is
         columns = ("task_id", "map_index", *columns[1:])
     cli.out.rows(ti_rows(dag, tis), columns)

@@ -256,7 +256,9 @@ def states_for_dag_run(cli: Cli) -> int:
         dag = cli.get_dag(args.dag_id)
     run = cli.find_run(args.dag_id, args.run)
     tis = cli.with_store(lambda store: store.get_task_instances(args.dag_id, run.run_id))
-    columns = ("task_id", "state", "try_number", "start_date", "end_date", "duration", "error")
+    columns: tuple[str, ...] = (
+        "task_id", "state", "try_number", "start_date", "end_date", "duration", "error",
+    )  # fmt: skip
     if any(ti.map_index >= 0 for ti in tis):  # a mapped task: which instance each row is
         columns = ("task_id", "map_index", *columns[1:])
     cli.out.rows(ti_rows(dag, tis), columns,
