@@ -25,6 +25,7 @@ from asyncflow.engine.dagruns import Schedules, manual_run
 from asyncflow.engine.dagsource import DagSource, check_dag
 from asyncflow.engine.events import EventBus, Subscription
 from asyncflow.engine.live import LiveDag, LiveRun, Plan
+from asyncflow.engine.monitor import DEFAULT_THRESHOLD, LoopMonitor
 from asyncflow.engine.recovery import past_states, restore_run
 from asyncflow.engine.scheduler import Scheduler
 from asyncflow.engine.secrets import StoreSecrets
@@ -78,6 +79,7 @@ class Engine:
         tune_gc: bool = True,
         max_lost_attempts: int = 3,
         max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
+        loop_stall_threshold: float | None = DEFAULT_THRESHOLD,
     ) -> None:
         for name, value in (("parallelism", parallelism), ("thread_slots", thread_slots),
                             ("process_slots", process_slots)):  # fmt: skip
@@ -113,6 +115,8 @@ class Engine:
         #: attempts in a row the engine may lose (crash, kill -9) before the task is failed
         self.max_lost_attempts = max_lost_attempts
         self._gc_thresholds: tuple[int, int, int] | None = None
+        #: warns when something holds the event loop (None: not watched)
+        self.monitor = LoopMonitor(loop_stall_threshold) if loop_stall_threshold else None
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
@@ -145,6 +149,8 @@ class Engine:
             await self.stop()
         finally:
             self._closed = True
+            if self.monitor is not None:
+                self.monitor.stop()
             if self._scheduler is not None:  # whoever still waits on a run is told
                 for run in self._scheduler.mirror.runs.values():
                     for waiter in run.waiters:
@@ -219,6 +225,8 @@ class Engine:
         await self._sync()  # recovery and start-up changes are committed before we return
         if self._poll_interval is not None:
             tg.start_soon(external.poll, self, self._poll_interval)
+        if self.monitor is not None:
+            self.monitor.start()
 
     def _add_dag(self, dag: DAG, paused: Mapping[str, bool], now: datetime) -> None:
         live_dag = LiveDag(Plan(dag))
@@ -599,4 +607,5 @@ class Engine:
 
     def statistics(self) -> dict[str, Any]:
         scheduler = self._require()
-        return {**scheduler.statistics(), **self.bus.statistics()}
+        stalls = self.monitor.statistics() if self.monitor is not None else {}
+        return {**scheduler.statistics(), **self.bus.statistics(), **stalls}

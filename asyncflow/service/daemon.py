@@ -111,6 +111,7 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         "dagbag_import_timeout": settings.dagbag_import_timeout,
         "logs_folder": settings.logs_folder,
         "max_xcom_bytes": settings.max_xcom_bytes,
+        "loop_stall_threshold": settings.loop_stall_threshold,
     }
 
 
