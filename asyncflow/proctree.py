@@ -47,8 +47,8 @@ import anyio
 
 __all__ = [
     "ATTEMPT_MARKER",
-    "ProcessTree",
     "Proc",
+    "ProcessTree",
     "become_subreaper",
     "descendants",
     "end_descendants",
@@ -99,7 +99,8 @@ def children(pid: int) -> list[int]:
         return found
     for tid in threads:
         with contextlib.suppress(OSError):
-            found.extend(int(p) for p in (PROC / str(pid) / "task" / tid / "children").read_bytes().split())  # fmt: skip
+            listed = (PROC / str(pid) / "task" / tid / "children").read_bytes()
+            found.extend(int(child) for child in listed.split())
     return found
 
 

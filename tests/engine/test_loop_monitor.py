@@ -39,7 +39,7 @@ def warnings(monkeypatch: pytest.MonkeyPatch) -> Warnings:
 
 
 async def blocker() -> None:
-    time.sleep(1.5)  # noqa: ASYNC251 - the point: sync code holding the loop
+    time.sleep(1.5)  # sync code holding the loop: the point
 
 
 async def test_a_task_that_holds_the_loop_is_named_with_how_long(warnings: Warnings) -> None:
@@ -83,7 +83,7 @@ async def test_a_loop_that_turns_reports_nothing(warnings: Warnings) -> None:
 
 async def test_a_result_after_the_execution_timeout_is_a_timeout() -> None:
     async def overruns() -> str:
-        time.sleep(1.2)  # noqa: ASYNC251 - never yields, so it cannot be cancelled in time
+        time.sleep(1.2)  # never yields, so it cannot be cancelled in time
         return "too late"
 
     with DAG("late", schedule=None) as dag:

@@ -98,7 +98,8 @@ def test_a_good_file_is_checked_in_a_child_then_imported_here_once_per_version(
     tmp_path: Path, parser: ParseServer
 ) -> None:
     log = tmp_path / "ran.log"
-    path = write(tmp_path / "dags" / "good.py", dag_source("good", body=RECORD.format(log=str(log))))
+    body = RECORD.format(log=str(log))
+    path = write(tmp_path / "dags" / "good.py", dag_source("good", body=body))
 
     bag = DagBag(tmp_path / "dags", import_timeout=5, parser=parser)
     bag.collect()
@@ -176,7 +177,9 @@ def test_collect_for_a_dag_id_built_at_import_loads_the_folder(
 ) -> None:
     write(
         tmp_path / "dags" / "built.py",
-        HEADER + "for name in ('a', 'b'):\n    globals()[name] = DAG('etl_' + name, schedule=None)\n",
+        HEADER
+        + "for name in ('a', 'b'):\n"
+        + "    globals()[name] = DAG('etl_' + name, schedule=None)\n",
     )
 
     bag = DagBag(tmp_path / "dags", import_timeout=5, parser=parser)
