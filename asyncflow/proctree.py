@@ -65,6 +65,10 @@ _PR_SET_CHILD_SUBREAPER = 36
 _PR_GET_CHILD_SUBREAPER = 37
 #: seconds between records of a running task's tree: from the first to the last
 RECORD_FIRST, RECORD_EVERY = 0.005, 0.5
+#: seconds to wait for ended processes to be re-parented to us, to reap them
+REAP_WAIT = 1.0
+#: SIGKILL rounds at most (a process stuck in the kernel does not die at once)
+KILL_ROUNDS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +215,8 @@ class ProcessTree:
             delay = min(delay * 2, RECORD_EVERY)
 
     def members(self) -> list[Proc]:
-        """The attempt's live processes, wherever they are now (not the leader itself once it
-        has exited)."""
+        """The attempt's processes, wherever they are now, zombies included (they are still
+        to be reaped)."""
         self.record()
         me = os.getpid()
         found: list[Proc] = []
@@ -220,7 +224,7 @@ class ProcessTree:
             if pid == me:
                 continue
             proc = read_proc(pid)
-            if proc is None or not proc.alive:
+            if proc is None:
                 continue
             if (
                 self.seen.get(pid) == proc.start
@@ -244,21 +248,30 @@ async def end_processes(
     ended: dict[tuple[int, int], Proc] = {}
 
     def signal_all(sig: signal.Signals) -> int:
-        live = [p for p in lookup() if p.alive]
-        for proc in live:
+        found = lookup()
+        for proc in found:  # zombies too: they are ours to reap
             ended.setdefault((proc.pid, proc.start), proc)
+        live = [p for p in found if p.alive]
+        for proc in live:
             _kill(proc, sig)
         return len(live)
 
-    if signal_all(signal.SIGTERM):
+    if signal_all(signal.SIGTERM) or ended:
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(_still(p) for p in ended.values()):
             await anyio.sleep(0.02)
             _reap(ended.values(), spare)
-        while signal_all(signal.SIGKILL):
+        for _ in range(KILL_ROUNDS):  # what they started meanwhile gets the same
+            if not signal_all(signal.SIGKILL):
+                break
             await anyio.sleep(0.01)
             _reap(ended.values(), spare)
-    _reap(ended.values(), spare)
+    # A zombie whose parent was ended too is re-parented to us a moment later: wait for that
+    # (bounded) and reap it, so that nothing is left, not even an exit status.
+    for _ in range(int(REAP_WAIT / 0.01)):  # polling: /proc has nothing to wait on
+        if not _reap(ended.values(), spare):
+            break
+        await anyio.sleep(0.01)
     return list(ended.values())
 
 
@@ -275,17 +288,26 @@ def _kill(proc: Proc, sig: signal.Signals) -> None:
         os.kill(proc.pid, sig)
 
 
-def _reap(procs: Iterable[Proc], spare: int | None) -> None:
+def _reap(procs: Iterable[Proc], spare: int | None) -> int:
     """Collect the exit status of ended processes that are our children: orphans re-parented
-    to this subreaper, which nobody else waits for."""
+    to this subreaper, which nobody else waits for. Returns how many zombies are left whose
+    parent has ended (ours to reap in a moment, when we are their subreaper)."""
     me = os.getpid()
+    pending = 0
     for proc in procs:
         if proc.pid == spare:
             continue
         now = read_proc(proc.pid)
-        if now is not None and now.start == proc.start and now.ppid == me and not now.alive:
+        if now is None or now.start != proc.start or now.alive:
+            continue
+        if now.ppid == me:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(proc.pid, os.WNOHANG)
+        elif _subreaper:
+            parent = read_proc(now.ppid)
+            if parent is None or not parent.alive:
+                pending += 1
+    return pending
 
 
 async def end_descendants(grace: float) -> list[Proc]:
@@ -295,7 +317,17 @@ async def end_descendants(grace: float) -> list[Proc]:
     def below() -> list[Proc]:
         return [p for p in (read_proc(pid) for pid in descendants(os.getpid())) if p is not None]
 
-    return await end_processes(below, grace)
+    ended = await end_processes(below, grace)
+    _reap_zombie_children()  # exiting: no one else will wait for these
+    return ended
+
+
+def _reap_zombie_children() -> None:
+    for pid in children(os.getpid()):
+        proc = read_proc(pid)
+        if proc is not None and not proc.alive:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # WNOHANG: a zombie, nothing to wait for
 
 
 def reap_orphans(previous: set[tuple[int, int]]) -> set[tuple[int, int]]:

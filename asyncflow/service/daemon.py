@@ -62,6 +62,7 @@ from asyncflow.exitcodes import (
     EX_SOFTWARE,
     EX_UNAVAILABLE,
 )
+from asyncflow.loading.parsing import shared_server
 from asyncflow.logs import get_logger
 from asyncflow.models import dag as dag_module
 from asyncflow.models.pool import Pool
@@ -379,6 +380,7 @@ async def reap_ended_orphans() -> None:
 async def end_leftovers() -> None:
     """After the engine stopped: whatever a task started and is still running (a process that
     escaped its task's tree unseen, a parse) is ended; the daemon leaves nothing behind."""
+    shared_server().close()  # the DAG parse server: ours, not a task's
     with anyio.CancelScope(shield=True):
         ended = await end_descendants(grace=2.0)
     if ended:

@@ -24,7 +24,7 @@ ESCAPES = {
     "setsid": "setsid " + SLEEPER + " &",
     "start_new_session": (
         f"{sys.executable} -c \"import subprocess; subprocess.Popen(['sh', '-c', "
-        "'echo $$ > {pid}; exec sleep 1000'], start_new_session=True)\""
+        "'echo \\$\\$ > {pid}; exec sleep 1000'], start_new_session=True)\""
     ),
     "double_fork": "( " + SLEEPER + " & )",
     "env_i": "env -i " + SLEEPER + " &",
