@@ -57,6 +57,8 @@ log = get_logger("asyncflow.dagbag")
 
 #: what the parse server imports once, before forking (what DAG files import)
 PRELOAD = ("asyncflow", "asyncflow.operators", "asyncflow.sensors")
+#: the daemon's stray marker (asyncflow.service.strays.MARKER; the service layer sits above us)
+ENGINE_MARKER = "ASYNCFLOW_ENGINE_ID"
 #: seconds the server may take beyond a file's own limit to answer before it is replaced
 SLACK = 10.0
 
@@ -167,6 +169,9 @@ class ParseServer:
         if process is not None and process.poll() is None:
             return process
         environment = dict(os.environ)
+        # not a task process: a daemon that finds it after a crash must not take it for one
+        # (it ends by itself when the daemon is gone: its input closes)
+        environment.pop(ENGINE_MARKER, None)
         environment["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         self._process = subprocess.Popen(
             [sys.executable, "-m", "asyncflow.loading.parseserver", *PRELOAD],
