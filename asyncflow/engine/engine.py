@@ -132,6 +132,8 @@ class Engine:
             try:
                 await self._start(dags)
             except BaseException:
+                if self.monitor is not None:
+                    self.monitor.stop()
                 await self.store.close()
                 raise
         except BaseException:
@@ -168,6 +170,8 @@ class Engine:
                     self._gc_thresholds = None
 
     async def _start(self, dags: list[DAG]) -> None:
+        if self.monitor is not None:  # before any task can run (recovery, @once)
+            self.monitor.start()
         store = self.store
         for pool in self._pools.values():
             await store.set_pool(pool.name, pool.slots)
@@ -225,8 +229,6 @@ class Engine:
         await self._sync()  # recovery and start-up changes are committed before we return
         if self._poll_interval is not None:
             tg.start_soon(external.poll, self, self._poll_interval)
-        if self.monitor is not None:
-            self.monitor.start()
 
     def _add_dag(self, dag: DAG, paused: Mapping[str, bool], now: datetime) -> None:
         live_dag = LiveDag(Plan(dag))

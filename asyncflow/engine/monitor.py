@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -73,11 +73,19 @@ def holding(ti: Any) -> Iterator[None]:
 
 @dataclass(slots=True)
 class _Held:
-    """What the watching thread saw while the loop was held."""
+    """What the watching thread saw while the loop was held: each holder (sampled once a beat:
+    several ready tasks may hold it one after another), and where the first sample found it."""
 
     since: float
-    holder: str | None
-    where: str | None
+    seconds: dict[str, float] = field(default_factory=dict)  # holder -> about how long
+    where: dict[str, str | None] = field(default_factory=dict)
+
+    def sample(self, holder: str | None, where: str | None, now: float, beat: float) -> None:
+        name = holder or "?"
+        # the first sample stands for the time since the last beat, each later one for a beat
+        share = beat if self.seconds else now - self.since
+        self.seconds[name] = self.seconds.get(name, 0.0) + share
+        self.where.setdefault(name, where)
 
 
 class LoopMonitor:
@@ -135,15 +143,20 @@ class LoopMonitor:
             return
         self.stalls += 1
         self.longest = max(self.longest, seconds)
-        holder = held.holder if held is not None else None
+        holders = sorted(held.seconds.items(), key=lambda kv: -kv[1]) if held else []
+        if len(holders) == 1:
+            by = f" by task {holders[0][0]}"
+        elif holders:  # several held it in turn: about how long each (one sample a beat)
+            by = " by tasks " + ", ".join(f"{h} (~{s:.1f} s)" for h, s in holders)
+        else:
+            by = ""
         log.warning(
-            f"the event loop was held for {seconds:.1f} s"
-            + (f" by task {holder}" if holder else "")
-            + ": synchronous code in an `async def` stops every other task, the scheduler "
-            "and the watchdog; make it a `def` task (it runs in a thread) or await instead",
+            f"the event loop was held for {seconds:.1f} s{by}: synchronous code in an "
+            "`async def` stops every other task, the scheduler and the watchdog; make it a "
+            "`def` task (it runs in a thread) or await instead",
             seconds=round(seconds, 3),
-            task=holder,
-            where=held.where if held is not None else None,
+            task=holders[0][0] if holders else None,
+            where=held.where.get(holders[0][0]) if held and holders else None,
         )
 
     # -- in the watching thread ------------------------------------------------------------------
@@ -154,11 +167,11 @@ class LoopMonitor:
             if wait > 0:
                 self._stop.wait(wait)
                 continue
-            if self._held is None:
-                last = self._last
-                held = _Held(last, *self._who())
-                if self._last == last:  # still held (no beat came while we looked)
-                    self._held = held
+            last = self._last
+            held = self._held or _Held(last)
+            held.sample(*self._who(), time.monotonic(), self.beat)
+            if self._last == last:  # still held (no beat came while we looked)
+                self._held = held
             self._stop.wait(self.beat)
 
     def _who(self) -> tuple[str | None, str | None]:
