@@ -116,7 +116,7 @@ class Engine:
         self.max_lost_attempts = max_lost_attempts
         self._gc_thresholds: tuple[int, int, int] | None = None
         #: warns when something holds the event loop (None: not watched)
-        self.monitor = LoopMonitor(loop_stall_threshold) if loop_stall_threshold else None
+        self.monitor = LoopMonitor(loop_stall_threshold)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
@@ -132,8 +132,7 @@ class Engine:
             try:
                 await self._start(dags)
             except BaseException:
-                if self.monitor is not None:
-                    self.monitor.stop()
+                self.monitor.stop()
                 await self.store.close()
                 raise
         except BaseException:
@@ -151,8 +150,7 @@ class Engine:
             await self.stop()
         finally:
             self._closed = True
-            if self.monitor is not None:
-                self.monitor.stop()
+            self.monitor.stop()
             if self._scheduler is not None:  # whoever still waits on a run is told
                 for run in self._scheduler.mirror.runs.values():
                     for waiter in run.waiters:
@@ -170,8 +168,7 @@ class Engine:
                     self._gc_thresholds = None
 
     async def _start(self, dags: list[DAG]) -> None:
-        if self.monitor is not None:  # before any task can run (recovery, @once)
-            self.monitor.start()
+        self.monitor.start()  # before any task can run (recovery, @once)
         store = self.store
         for pool in self._pools.values():
             await store.set_pool(pool.name, pool.slots)
@@ -609,5 +606,4 @@ class Engine:
 
     def statistics(self) -> dict[str, Any]:
         scheduler = self._require()
-        stalls = self.monitor.statistics() if self.monitor is not None else {}
-        return {**scheduler.statistics(), **self.bus.statistics(), **stalls}
+        return {**scheduler.statistics(), **self.bus.statistics(), **self.monitor.statistics()}

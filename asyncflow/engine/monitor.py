@@ -89,11 +89,14 @@ class _Held:
 
 
 class LoopMonitor:
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD, beat: float = 0.1) -> None:
-        if threshold <= 0:
+    """Watches the running loop between `start()` and `stop()`; `threshold=None`: never."""
+
+    def __init__(self, threshold: float | None = DEFAULT_THRESHOLD, beat: float = 0.1) -> None:
+        if threshold is not None and threshold <= 0:
             raise ValueError(f"the loop stall threshold must be positive, got {threshold!r}")
-        self.threshold = threshold
-        self.beat = min(beat, threshold / 2)
+        self.enabled = threshold is not None
+        self.threshold = threshold or DEFAULT_THRESHOLD
+        self.beat = min(beat, self.threshold / 2)
         self.stalls = 0
         self.longest = 0.0
         self._last = time.monotonic()
@@ -106,6 +109,8 @@ class LoopMonitor:
 
     def start(self) -> None:
         """Start beating on the running loop and watching from a thread (asyncio only)."""
+        if not self.enabled:
+            return
         try:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
