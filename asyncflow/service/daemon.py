@@ -182,6 +182,9 @@ def serve(*, config_file: str | None = None, flags: dict[str, object] | None = N
         lock.release()
         notifier.close()
     if code != EX_OK or _lingering_threads():
+        if not started.is_set():  # a failed start: the store's thread is closing, let it end
+            for thread in _lingering_threads():
+                thread.join(0.5)
         exit_now(code)
     return code
 
