@@ -8,8 +8,11 @@ The numbers above 63 are those of BSD's sysexits.h, which supervisors and script
     EX_UNAVAILABLE 69  the database is held by a running daemon and the command needs it
     EX_SOFTWARE    70  the daemon's scheduler failed: a bug; the supervisor should restart it
     EX_IOERR       74  the daemon stopped, but its last state could not be written (a full
-                       disk): the next start recovers it from the store
-    EX_CONFIG      78  a bad setting (file, environment or flag); restarting will not help
+                       disk): the next start recovers it from the store; or it could not
+                       start on a full disk (restarted: space may come back)
+    EX_CONFIG      78  a bad setting (file, environment or flag), or a database only a person
+                       can fix (a folder, read-only, corrupt, a newer schema: see
+                       asyncflow.service.startup); restarting will not help
     EX_INTERRUPTED 130 interrupted by Ctrl-C (128 + SIGINT)
 
 The systemd unit lists EX_CONFIG in `RestartPreventExitStatus=`: a bad setting is not retried.

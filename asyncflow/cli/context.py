@@ -89,7 +89,17 @@ class Cli:
         return bag
 
     def get_dag(self, dag_id: str) -> DAG:
-        bag = self.dagbag
+        """One DAG: imports only the files whose text names it (the whole folder when none
+        of them defines it), so that a broken or slow file elsewhere does not hold it up."""
+        bag = self.__dict__.get("dagbag")
+        if bag is None:
+            from asyncflow.loading.dagbag import DagBag
+            from asyncflow.service.daemon import apply_dag_defaults
+
+            settings = self.settings
+            apply_dag_defaults(settings)
+            bag = DagBag(settings.dags_folder, import_timeout=settings.dagbag_import_timeout)
+            bag.collect_for(dag_id)
         dag = bag.dags.get(dag_id)
         if dag is not None:
             return dag

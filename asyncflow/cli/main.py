@@ -43,6 +43,7 @@ SERVE_SETTINGS = {
     "allow_seconds_in_cron": "accept six/seven-field cron strings; default false",
     "web_listen": "HTTP API and dashboard: host:port, unix:PATH or off; default 127.0.0.1:8793",
     "max_xcom_bytes": "largest XCom (return value, bash last line) in bytes; default 1048576",
+    "loop_stall_threshold": "seconds the event loop may be held before a warning; default 0.5",
 }
 
 _SETTINGS_HELP = (

@@ -25,6 +25,7 @@ from asyncflow.engine.dagruns import Schedules, manual_run
 from asyncflow.engine.dagsource import DagSource, check_dag
 from asyncflow.engine.events import EventBus, Subscription
 from asyncflow.engine.live import LiveDag, LiveRun, Plan
+from asyncflow.engine.monitor import DEFAULT_THRESHOLD, LoopMonitor
 from asyncflow.engine.recovery import past_states, restore_run
 from asyncflow.engine.scheduler import Scheduler
 from asyncflow.engine.secrets import StoreSecrets
@@ -80,6 +81,7 @@ class Engine:
         max_lost_attempts: int = 3,
         max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
         max_map_length: int = DEFAULT_MAX_MAP_LENGTH,
+        loop_stall_threshold: float | None = DEFAULT_THRESHOLD,
     ) -> None:
         for name, value in (("parallelism", parallelism), ("thread_slots", thread_slots),
                             ("process_slots", process_slots)):  # fmt: skip
@@ -118,6 +120,8 @@ class Engine:
         #: attempts in a row the engine may lose (crash, kill -9) before the task is failed
         self.max_lost_attempts = max_lost_attempts
         self._gc_thresholds: tuple[int, int, int] | None = None
+        #: warns when something holds the event loop (None: not watched)
+        self.monitor = LoopMonitor(loop_stall_threshold)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
@@ -133,6 +137,7 @@ class Engine:
             try:
                 await self._start(dags)
             except BaseException:
+                self.monitor.stop()
                 await self.store.close()
                 raise
         except BaseException:
@@ -150,6 +155,7 @@ class Engine:
             await self.stop()
         finally:
             self._closed = True
+            self.monitor.stop()
             if self._scheduler is not None:  # whoever still waits on a run is told
                 for run in self._scheduler.mirror.runs.values():
                     for waiter in run.waiters:
@@ -167,6 +173,7 @@ class Engine:
                     self._gc_thresholds = None
 
     async def _start(self, dags: list[DAG]) -> None:
+        self.monitor.start()  # before any task can run (recovery, @once)
         store = self.store
         for pool in self._pools.values():
             await store.set_pool(pool.name, pool.slots)
@@ -605,4 +612,4 @@ class Engine:
 
     def statistics(self) -> dict[str, Any]:
         scheduler = self._require()
-        return {**scheduler.statistics(), **self.bus.statistics()}
+        return {**scheduler.statistics(), **self.bus.statistics(), **self.monitor.statistics()}

@@ -20,6 +20,7 @@ import anyio
 
 from asyncflow.engine.context import RuntimeTaskInstance
 from asyncflow.engine.deferred import DeferRequest, request_of
+from asyncflow.engine.monitor import holding
 from asyncflow.engine.tasklog import current_log
 from asyncflow.engine.templating import render_task
 from asyncflow.exceptions import (
@@ -125,7 +126,14 @@ def _describe(exc: BaseException) -> str:
 async def run_attempt(task: BaseOperator, context: Context, ti: RuntimeTaskInstance,
                       resume: Resume | None = None) -> Attempt:  # fmt: skip
     """Render, execute (bounded by execution_timeout) — or, with `resume`, run the method a
-    deferral named — and collect XComs and skips."""
+    deferral named — and collect XComs and skips. The attempt's asyncio task is registered with
+    the loop monitor while it runs, so that a stall it causes names it."""
+    with holding(ti):
+        return await _run(task, context, ti, resume)
+
+
+async def _run(task: BaseOperator, context: Context, ti: RuntimeTaskInstance,
+               resume: Resume | None) -> Attempt:  # fmt: skip
     timeout: timedelta | None = task.execution_timeout
     current_context.set(context)  # get_current_context(), in this attempt's asyncio task
     try:
@@ -136,10 +144,15 @@ async def run_attempt(task: BaseOperator, context: Context, ti: RuntimeTaskInsta
         if timeout is None:
             result = await _execute(task, context, resume)
         else:
-            with anyio.move_on_after(timeout.total_seconds()) as scope:
+            limit = timeout.total_seconds()
+            started = anyio.current_time()
+            with anyio.move_on_after(limit) as scope:
                 result = await _execute(task, context, resume)
             if scope.cancelled_caught:
                 return Attempt(Ending.FAILED, f"execution_timeout of {timeout} exceeded")
+            took = anyio.current_time() - started
+            if took > limit:  # it never yielded to be cancelled: a late result is no success
+                return Attempt(Ending.FAILED, _late(timeout, took, task))
         if result is not None and task.do_xcom_push:
             ti.xcom_push(RETURN_KEY, result)
         if task.map_source_keys:
@@ -201,6 +214,16 @@ def check_mappable(task: BaseOperator, ti: RuntimeTaskInstance) -> None:
                 f"mapped task downstream maps over: more than max_map_length="
                 f"{ti.engine_max_map_length} allows"
             )
+
+
+def _late(timeout: timedelta, took: float, task: BaseOperator) -> str:
+    text = f"execution_timeout of {timeout} exceeded: the task returned after {took:.1f} s"
+    if task._is_async:
+        text += (
+            " without giving the event loop a chance to stop it (blocking code in an "
+            "`async def`: make it a `def` task or await); its result is discarded"
+        )
+    return text
 
 
 async def run_callbacks(callbacks: list[Any], context: Context, *, what: str, where: str) -> None:

@@ -15,12 +15,17 @@ In `safe_mode` (the default), a file is imported only when its text contains ``a
 ``dag`` (any case), Airflow's heuristic to skip helper modules; other files are skipped
 silently.
 
-Each file is imported under its own module name, with its folder (and the DAG folder) on
-`sys.path`, in a daemon thread bounded by `import_timeout`. A file still importing after that is
-reported as an import error and its thread is abandoned: Python cannot kill a thread, so it runs
-on (holding whatever it holds) until it ends, and its DAGs are discarded. It is retried only when
-the file changes. An import error, a DAG that fails `validate()`, or a dag_id already taken by an
-earlier file (in sorted order) keeps every DAG of that file out of the bag.
+Each new or changed file is first parsed in a child process (`parsing.py`: several at once,
+each within `import_timeout`, killed when it overruns); only a file that imported cleanly there
+is then imported here, from the same bytes, under its own module name, with its folder (and the
+DAG folder) on `sys.path`. That second import is bounded by `import_timeout` too, in a daemon
+thread that is abandoned if it overruns (a file that behaves differently the second time).
+A file is read again only when its mtime or size changes. An import error, a DAG that fails
+`validate()`, or a dag_id already taken by an earlier file (in sorted order) keeps every DAG of
+that file out of the bag.
+
+`collect_for(dag_id)` loads only the files whose text holds the dag_id (the whole folder when
+none of them defines it): what a CLI command that needs one DAG uses.
 
 `collect()` and `refresh()` block (file IO, imports, user code): from async code call them in a
 worker thread, ``await anyio.to_thread.run_sync(bag.refresh)``, or use `load_dags()`.
@@ -28,24 +33,22 @@ worker thread, ``await anyio.to_thread.run_sync(bag.refresh)``, or use `load_dag
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
 import sys
 import threading
-import traceback
-from contextlib import suppress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import ModuleType
 
 import anyio.to_thread
 
-from asyncflow.compat.airflow import activate as airflow_imports
-from asyncflow.exceptions import DagDefinitionError, DagFileError, DagNotFound
+from asyncflow.exceptions import DagFileError, DagNotFound
+from asyncflow.loading.dagfile import import_dag_file
+from asyncflow.loading.parsing import ParseRequest, ParseServer, shared_server
 from asyncflow.logs import get_logger
-from asyncflow.models.dag import DAG, collect_dags
+from asyncflow.models.dag import DAG
 
 __all__ = ["IGNORE_FILE", "BagChanges", "DagBag", "load_dags"]
 
@@ -122,71 +125,27 @@ class _FileState:
     module: ModuleType | None = None
 
 
-def _user_tb(tb: TracebackType | None) -> TracebackType | None:
-    """Drop the leading frames of this module and of importlib: keep the user's frames."""
-    while tb is not None and (
-        tb.tb_frame.f_code.co_filename == __file__
-        or tb.tb_frame.f_code.co_filename.startswith("<frozen ")
-    ):
-        tb = tb.tb_next
-    return tb
-
-
-def _import_error(fileloc: str, exc: BaseException) -> DagFileError:
-    """'line N: Type: message', plus the innermost file and line when that is another file."""
-    tb = _user_tb(exc.__traceback__)
-    frames = [(frame.filename, frame.lineno) for frame in traceback.extract_tb(tb)]
-    text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, SyntaxError) and exc.filename:
-        frames.append((exc.filename, exc.lineno))
-        text = f"{type(exc).__name__}: {exc.msg}"
-    own = [line for name, line in frames if name == fileloc]
-    location = f"line {own[-1]}" if own else "at import"
-    if frames and frames[-1][0] != fileloc:
-        location += f" (in {frames[-1][0]}, line {frames[-1][1]})"
-    stacktrace = "".join(traceback.format_exception(type(exc), exc, tb))
-    return DagFileError(fileloc, f"{location}: {text}", stacktrace)
-
-
-def _invalid(fileloc: str, dags: tuple[DAG, ...]) -> DagFileError | None:
-    """Validate (and freeze) each DAG of a file; the first problem is the file's error."""
-    seen: set[str] = set()
-    for dag in dags:
-        if dag.dag_id in seen:
-            message = f"DAG {dag.dag_id!r} is defined twice in this file: dag_ids must be unique"
-            return DagFileError(fileloc, message)
-        seen.add(dag.dag_id)
-        try:
-            dag.validate()
-        except DagDefinitionError as exc:
-            stacktrace = "".join(
-                traceback.format_exception(type(exc), exc, _user_tb(exc.__traceback__))
-            )
-            message = str(exc)
-            if exc.fileloc == fileloc:  # DagFileError names the file already
-                message = str(
-                    DagDefinitionError(exc.detail, dag_id=exc.dag_id, task_id=exc.task_id)
-                )
-            return DagFileError(fileloc, message, stacktrace)
-    return None
-
-
-def _module_name(fileloc: str) -> str:
-    return "asyncflow_dag_" + hashlib.sha1(fileloc.encode(), usedforsecurity=False).hexdigest()[:16]
-
-
 class DagBag:
     """The DAGs of one folder. Not thread-safe: call `collect`/`refresh` from one thread at a time;
-    readers see either the previous or the new result (each refresh swaps in new dicts)."""
+    readers see either the previous or the new result (each refresh swaps in new dicts).
+
+    `parser` is the parse server that checks files in child processes (by default the one this
+    interpreter shares)."""
 
     def __init__(
-        self, folder: str | Path, *, import_timeout: float = 30.0, safe_mode: bool = True
+        self,
+        folder: str | Path,
+        *,
+        import_timeout: float = 30.0,
+        safe_mode: bool = True,
+        parser: ParseServer | None = None,
     ) -> None:
         if import_timeout <= 0:
             raise ValueError(f"import_timeout must be positive, got {import_timeout!r}")
         self.folder = Path(folder).absolute()
         self.import_timeout = import_timeout
         self.safe_mode = safe_mode
+        self.parser = parser
         self._files: dict[str, _FileState] = {}
         self._dags: dict[str, DAG] = {}
         self._errors: dict[str, DagFileError] = {}
@@ -219,11 +178,34 @@ class DagBag:
         self._files = {}
         self.refresh()
 
+    def collect_for(self, dag_id: str) -> None:
+        """Load only the files that may define `dag_id`: those whose text holds it. When none
+        of them does (a dag_id built at import, `f"etl_{name}"`), load the whole folder
+        (blocking)."""
+        needle = dag_id.encode()
+        candidates = []
+        for path in self._discover():
+            try:
+                if needle in path.read_bytes():
+                    candidates.append(path)
+            except OSError:
+                continue
+        for state in self._files.values():
+            _unregister(state)
+        self._files = {}
+        self._refresh(candidates)
+        if dag_id not in self._dags:
+            self.collect()
+
     def refresh(self) -> BagChanges:
         """Re-scan the folder; re-import only new files and files whose mtime or size changed
         (blocking). DAGs of unchanged files stay the same objects."""
+        return self._refresh(self._discover())
+
+    def _refresh(self, paths: Iterable[Path]) -> BagChanges:
         files: dict[str, _FileState] = {}
-        for path in self._discover():
+        todo: list[tuple[Path, tuple[int, int]]] = []
+        for path in paths:
             fileloc = str(path)
             try:
                 stat = path.stat()
@@ -236,10 +218,11 @@ class DagBag:
                 continue
             if old is not None:
                 _unregister(old)
-            files[fileloc] = self._load(path, key)
+            todo.append((path, key))
+        files.update(self._load(todo))
         for fileloc in self._files.keys() - files.keys():
             _unregister(self._files[fileloc])
-        self._files = files
+        self._files = dict(sorted(files.items()))
         old_dags, old_errors = self._dags, {k: str(v) for k, v in self._errors.items()}
         self._dags, self._errors, self._dag_files = self._assemble()
         errors = {k: str(v) for k, v in self._errors.items()}
@@ -286,28 +269,57 @@ class DagBag:
         return sorted(found)
 
     # -- import -----------------------------------------------------------------------------
-    def _load(self, path: Path, stat: tuple[int, int]) -> _FileState:
-        fileloc = str(path)
-        if self.safe_mode:
+    def _load(self, todo: list[tuple[Path, tuple[int, int]]]) -> dict[str, _FileState]:
+        """Read each file, parse those that look like DAG files in child processes (at once),
+        then import here the ones that passed."""
+        states: dict[str, _FileState] = {}
+        requests: list[ParseRequest] = []
+        stats: dict[str, tuple[int, int]] = {}
+        for path, stat in todo:
+            fileloc = str(path)
             try:
-                text = path.read_bytes().lower()
+                source = path.read_bytes()
             except OSError as exc:
-                return _FileState(stat, error=DagFileError(fileloc, f"cannot read the file: {exc}"))
-            if (b"asyncflow" not in text and b"airflow" not in text) or b"dag" not in text:
-                return _FileState(stat)
+                error = DagFileError(fileloc, f"cannot read the file: {exc}")
+                states[fileloc] = _FileState(stat, error=error)
+                continue
+            if self.safe_mode and not _looks_like_a_dag_file(source):
+                states[fileloc] = _FileState(stat)
+                continue
+            requests.append(ParseRequest(path, source))
+            stats[fileloc] = stat
+        parser = self.parser or shared_server()
+        verdicts = parser.check(requests, folder=self.folder, timeout=self.import_timeout)
+        for request in requests:
+            fileloc = str(request.path)
+            stat, verdict = stats[fileloc], verdicts[fileloc]
+            if verdict.error is not None:
+                states[fileloc] = _FileState(stat, imported=True, error=verdict.error)
+            elif not verdict.dag_ids:  # nothing to run: no need to run its code here
+                states[fileloc] = _FileState(stat, imported=True)
+            else:
+                states[fileloc] = self._import_here(request, stat)
+        return states
+
+    def _import_here(self, request: ParseRequest, stat: tuple[int, int]) -> _FileState:
+        """Import a file that passed its parse, in a thread bounded by `import_timeout`."""
+        fileloc = str(request.path)
         outcome: list[tuple[ModuleType, tuple[DAG, ...]] | DagFileError] = []
+
+        def run() -> None:
+            outcome.append(import_dag_file(request.path, request.source, self.folder))
+
         thread = threading.Thread(
-            target=self._import_in_thread,
-            args=(path, outcome),
-            name=f"asyncflow-dagbag-import:{path.name}",
-            daemon=True,
+            target=run, name=f"asyncflow-dagbag-import:{request.path.name}", daemon=True
         )
         thread.start()
         thread.join(self.import_timeout)
         if thread.is_alive() or not outcome:
             message = (
-                f"import did not finish within {self.import_timeout} s: a DAG file must not "
-                "block at import time (move network/IO into tasks)"
+                f"imported within its limit in a parse process, but did not finish importing "
+                f"within {self.import_timeout:g} s in this process (its import does not behave "
+                "the same twice): look for work at import time (network calls, sleeps, loops) "
+                "and move it into tasks"
             )
             return _FileState(stat, imported=True, error=DagFileError(fileloc, message))
         result = outcome[0]
@@ -316,41 +328,6 @@ class DagBag:
         module, dags = result
         sys.modules[module.__name__] = module
         return _FileState(stat, imported=True, dags=dags, module=module)
-
-    def _import_in_thread(
-        self, path: Path, outcome: list[tuple[ModuleType, tuple[DAG, ...]] | DagFileError]
-    ) -> None:
-        fileloc = str(path)
-        try:
-            module, dags = self._execute(path)
-        except BaseException as exc:  # anything a DAG file raises, SystemExit too
-            outcome.append(_import_error(fileloc, exc))
-            return
-        outcome.append(_invalid(fileloc, dags) or (module, dags))
-
-    def _execute(self, path: Path) -> tuple[ModuleType, tuple[DAG, ...]]:
-        name = _module_name(str(path))
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"no loader for {path}")
-        module = importlib.util.module_from_spec(spec)
-        search = list(dict.fromkeys([str(path.parent), str(self.folder)]))
-        sys.modules[name] = module
-        sys.path[:0] = search
-        try:
-            with collect_dags() as collected, airflow_imports():
-                spec.loader.exec_module(module)
-        finally:
-            for entry in search:
-                with suppress(ValueError):
-                    sys.path.remove(entry)
-            if sys.modules.get(name) is module:
-                del sys.modules[name]
-        found = {id(dag): dag for dag in collected}
-        for value in list(vars(module).values()):
-            if isinstance(value, DAG):
-                found.setdefault(id(value), value)
-        return module, tuple(found.values())
 
     def _assemble(self) -> tuple[dict[str, DAG], dict[str, DagFileError], dict[str, list[str]]]:
         """The bag's view of the files, in sorted order: the first file to define a dag_id wins."""
@@ -380,6 +357,12 @@ class DagBag:
         return dags, errors, dag_files
 
 
+def _looks_like_a_dag_file(source: bytes) -> bool:
+    """Airflow's safe-mode heuristic: the text names the package and a DAG."""
+    text = source.lower()
+    return (b"asyncflow" in text or b"airflow" in text) and b"dag" in text
+
+
 def _unregister(state: _FileState) -> None:
     module = state.module
     if module is not None and sys.modules.get(module.__name__) is module:
@@ -387,9 +370,13 @@ def _unregister(state: _FileState) -> None:
 
 
 async def load_dags(
-    folder: str | Path, *, import_timeout: float = 30.0, safe_mode: bool = True
+    folder: str | Path,
+    *,
+    import_timeout: float = 30.0,
+    safe_mode: bool = True,
+    parser: ParseServer | None = None,
 ) -> DagBag:
     """Build a `DagBag` and run its first `collect()` in a worker thread."""
-    bag = DagBag(folder, import_timeout=import_timeout, safe_mode=safe_mode)
+    bag = DagBag(folder, import_timeout=import_timeout, safe_mode=safe_mode, parser=parser)
     await anyio.to_thread.run_sync(bag.collect)
     return bag

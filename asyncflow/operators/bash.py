@@ -1,8 +1,12 @@
-"""`BashOperator`: run a bash command in its own process group; its last stdout line is its XCom.
+"""`BashOperator`: run a bash command in its own session; its last stdout line is its XCom.
 
 Every `{{ ... }}` value rendered into `bash_command` is shell-quoted, so a run's `conf` or `params`
-can never become shell syntax. Exit code `skip_on_exit_code` (99) ends the task as skipped. On a
-timeout or shutdown the whole process group gets SIGTERM, then SIGKILL after a grace period.
+can never become shell syntax. Exit code `skip_on_exit_code` (99) ends the task as skipped.
+
+Every process the command starts ends with the task (`asyncflow.proctree`): also those that left
+its process group or session, forked twice, or scrubbed their environment. When the command
+ends, on a timeout, a clear or a shutdown, the whole tree gets SIGTERM, then SIGKILL after the
+grace period.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from asyncflow.models import checks
 from asyncflow.models.baseoperator import BaseOperator, Context, RunsIn
 from asyncflow.models.dag import current_dag
 from asyncflow.models.xcom_arg import XComArg
+from asyncflow.proctree import ATTEMPT_MARKER, ProcessTree, new_attempt_id
 
 #: variables of the daemon's service manager that a task must not inherit
 _PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID")
@@ -165,38 +170,59 @@ async def run_command(
     grace: float,
     ti: Any = None,
 ) -> tuple[int, Line | None]:
-    """Run `command` with bash in its own process group, each output line into the attempt's
-    log; (exit code, last output line). Cancelled: the whole group is terminated."""
+    """Run `command` with bash in a session of its own, each output line into the attempt's
+    log; (exit code, last output line). When it ends, or is cancelled, every process it
+    started is ended (`terminate_tree`)."""
     if cwd is not None and not await anyio.Path(cwd).is_dir():
         raise AsyncflowError(f"cwd {cwd!r} is not a directory: create it or fix the path")
+    attempt_id = new_attempt_id()
     process = await anyio.open_process(
         ["bash", "-c", command],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         cwd=cwd,
-        env=dict(env),
+        env={**env, ATTEMPT_MARKER: attempt_id},
         start_new_session=True,
     )
+    tree = ProcessTree(process.pid, attempt_id)
     limit = getattr(ti, "max_xcom_bytes", DEFAULT_MAX_XCOM_BYTES)
     reader = LineReader(keep=max(limit, LOG_LINE_BYTES) + 1)
-    last: Line | None = None
-    try:
+    last: list[Line] = []
+    failed: list[Exception] = []  # raised here, not as an ExceptionGroup of the task group
+    read_all = anyio.Event()
+
+    async def read() -> None:
         assert process.stdout is not None
-        async for chunk in process.stdout:
-            for line in reader.feed(chunk):
-                last = line
-                _emit(ti, line.text(encoding))
-        end = reader.end()
-        if end is not None:
-            last = end
-            _emit(ti, end.text(encoding))
-        code = await process.wait()
-    except BaseException:
+        try:
+            async for chunk in process.stdout:
+                for line in reader.feed(chunk):
+                    last[:] = [line]
+                    _emit(ti, line.text(encoding))
+            end = reader.end()
+            if end is not None:
+                last[:] = [end]
+                _emit(ti, end.text(encoding))
+        except Exception as exc:
+            failed.append(exc)
+        read_all.set()
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(tree.keep_recording)
+            group.start_soon(read)
+            code = await process.wait()
+            # What the command left running ends with it, and lets go of the output pipe.
+            await tree.end(grace)
+            with anyio.move_on_after(grace):  # a process we could not find may hold it
+                await read_all.wait()
+            group.cancel_scope.cancel()
+    finally:
         with anyio.CancelScope(shield=True):
-            await terminate_group(process, grace)
-        raise
-    return code, last
+            await terminate_tree(process, tree, grace)
+    if failed:
+        raise failed[0]
+    return code, (last[0] if last else None)
 
 
 #: a log line keeps at least this much of a longer line (the rest is counted, not kept)
@@ -263,21 +289,17 @@ def _emit(ti: Any, line: str) -> None:
         get_logger("asyncflow.task").info(line)
 
 
-async def terminate_group(process: Process, grace: float) -> None:
-    """SIGTERM to the process group, then SIGKILL after `grace` seconds; reaps the process."""
-    pid = process.pid
-    if process.returncode is not None:
-        _signal_group(pid, signal.SIGKILL)  # stragglers of a finished leader
-        return
-    _signal_group(pid, signal.SIGTERM)
-    with anyio.move_on_after(grace):
+async def terminate_tree(process: Process, tree: ProcessTree, grace: float) -> None:
+    """End every process of the task (its tree, session, marker: `asyncflow.proctree`):
+    SIGTERM, then SIGKILL after `grace` seconds; reaps the first process."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)  # at once, before the scan
+    await tree.end(grace)
+    if process.returncode is None:
+        with anyio.move_on_after(grace):
+            await process.wait()
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
         await process.wait()
-        _signal_group(pid, signal.SIGKILL)
-        return
-    _signal_group(pid, signal.SIGKILL)
-    await process.wait()
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)

@@ -86,6 +86,8 @@ class Settings:
     or an absolute path), or `off`."""
     max_xcom_bytes: int = 1 << 20
     """The largest XCom (a return value, a bash task's last line) a task may push, in bytes."""
+    loop_stall_threshold: float = 0.5
+    """Seconds something may hold the event loop before a warning names it (engine/monitor.py)."""
 
 
 # -- where a value came from ----------------------------------------------------------------------
@@ -291,6 +293,7 @@ _PARSERS: dict[str, _Parser] = {
     "allow_seconds_in_cron": _bool,
     "web_listen": _listen,
     "max_xcom_bytes": _int(1),
+    "loop_stall_threshold": _float(0, inclusive=False),
 }
 assert set(_PARSERS) == {f.name for f in fields(Settings)}, "a Settings field has no parser"
 

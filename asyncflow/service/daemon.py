@@ -3,12 +3,16 @@ database.
 
 Start-up, in this order:
 
-1. settings (`load_settings`; a `ConfigError` exits 78, which the unit does not restart);
+1. settings (`load_settings`; a `ConfigError` exits 78, which the unit does not restart), and
+   the database path (`startup.preflight`: a folder, read-only, not a database: one line, 78;
+   errors while opening it are explained the same way, `startup.explain`);
 2. logging (`configure_logging`), then the process-wide DAG defaults from the settings, before
    any DAG file is imported;
 3. the database lock (a second daemon exits 69 at once, naming the holder's PID);
-4. stray task processes of a previous daemon on this database are ended (`strays.py`): the lock
-   proves that no live daemon owns them;
+4. the daemon becomes a child subreaper (`proctree.become_subreaper`): a task's processes that
+   leave their parent are re-parented to it, found and ended with their task; stray task
+   processes of a previous daemon on this database are ended (`strays.py`): the lock proves
+   that no live daemon owns them;
 5. the engine: recovery of what a previous daemon left running, the DAG folder, the scheduler.
    Then `READY=1`.
 
@@ -18,8 +22,8 @@ DAG folder every `dag_dir_list_interval` seconds, a `STATUS=` line when the summ
 On SIGTERM or SIGINT: `STOPPING=1`; the engine stops creating runs and starting tasks, lets the
 running ones finish for up to `drain_timeout` seconds, then cancels the rest (process groups get
 SIGTERM, then SIGKILL; the attempts are recorded as failed, reason "shutdown", and retried by
-their policy at the next start); the database is checkpointed and closed; exit 0. A second
-signal during the drain cuts it short.
+their policy at the next start); any process still below the daemon is ended; the database is
+checkpointed and closed; exit 0. A second signal during the drain cuts it short.
 
 The process always ends (exit statuses in `asyncflow.exitcodes`):
 
@@ -58,13 +62,16 @@ from asyncflow.exitcodes import (
     EX_SOFTWARE,
     EX_UNAVAILABLE,
 )
+from asyncflow.loading.parsing import shared_server
 from asyncflow.logs import get_logger
 from asyncflow.models import dag as dag_module
 from asyncflow.models.pool import Pool
+from asyncflow.proctree import become_subreaper, end_descendants, reap_orphans
 from asyncflow.service.apifile import remove_api_file, write_api_file
 from asyncflow.service.config import MEMORY_DATABASE, Settings, load_settings
 from asyncflow.service.lock import DatabaseLock
 from asyncflow.service.logging import configure_logging
+from asyncflow.service.startup import StartupFailure, explain, preflight
 from asyncflow.service.strays import MARKER, kill_strays, marker_value
 from asyncflow.service.systemd import NOTIFY_VARIABLES, Notifier
 
@@ -111,6 +118,7 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         "dagbag_import_timeout": settings.dagbag_import_timeout,
         "logs_folder": settings.logs_folder,
         "max_xcom_bytes": settings.max_xcom_bytes,
+        "loop_stall_threshold": settings.loop_stall_threshold,
     }
 
 
@@ -142,31 +150,51 @@ def serve(*, config_file: str | None = None, flags: dict[str, object] | None = N
     notifier = Notifier()
     for name in NOTIFY_VARIABLES:
         os.environ.pop(name, None)
+    failure = preflight(settings.database)
+    if failure is not None:
+        log.error("asyncflow cannot start", error=failure.message, exit_status=failure.code)
+        return failure.code
     lock = DatabaseLock(settings.database)
     try:
         lock.acquire()
     except EngineLockedError as exc:
         log.error("cannot start", error=str(exc))
         return EX_UNAVAILABLE
+    except OSError as exc:
+        failure = explain(exc, settings.database) or StartupFailure(
+            f"cannot take the lock beside {settings.database}: {exc}", EX_FAILED
+        )
+        log.error("asyncflow cannot start", error=failure.message, exit_status=failure.code)
+        return failure.code
     started = threading.Event()
     try:
+        if not become_subreaper():
+            log.info("not a child subreaper (Linux only): task processes that leave their "
+                     "parent are found by their marker only")  # fmt: skip
         own_database(settings.database)
         uvloop = has_uvloop()
         code: int = anyio.run(
             _serve, settings, notifier, uvloop, started, backend_options={"use_uvloop": uvloop}
         )
     except Exception as exc:
-        code = _failed(exc, started=started.is_set())
+        code = _failed(exc, settings.database, started=started.is_set())
     finally:
         lock.release()
         notifier.close()
     if code != EX_OK or _lingering_threads():
+        if not started.is_set():  # a failed start: the store's thread is closing, let it end
+            for thread in _lingering_threads():
+                thread.join(0.5)
         exit_now(code)
     return code
 
 
-def _failed(exc: Exception, *, started: bool) -> int:
+def _failed(exc: Exception, database: str, *, started: bool) -> int:
     """Log why the daemon stopped; its exit status."""
+    failure = None if started else explain(exc, database)
+    if failure is not None:  # read-only, full, corrupt, too new: one line, the right status
+        log.error("asyncflow cannot start", error=failure.message, exit_status=failure.code)
+        return failure.code
     cause = _leaf(exc)
     if isinstance(cause, AsyncflowError) and not started:  # the store cannot open...
         log.error("asyncflow could not start", error=str(cause))
@@ -274,6 +302,7 @@ async def _serve(
                 async with anyio.create_task_group() as helpers:
                     helpers.start_soon(refresh_dags, engine, settings.dag_dir_list_interval)
                     helpers.start_soon(summary.keep_sending, notifier)
+                    helpers.start_soon(reap_ended_orphans)
                     await stop.requested.wait()
                     helpers.cancel_scope.cancel()
                 running = engine.statistics()["running"]
@@ -289,6 +318,7 @@ async def _serve(
                 if web is not None:
                     remove_api_file(settings.database)
                     await web.stop()
+            await end_leftovers()
             tg.cancel_scope.cancel()
     if not committed:
         log.error("asyncflow stopped without committing its last changes (see the errors "
@@ -335,6 +365,30 @@ async def log_run_outcomes(engine: Engine) -> None:
                 log.warning("run failed", **fields)
             else:
                 log.info("run succeeded", **fields)
+
+
+#: seconds between sweeps for orphans (re-parented to us) that ended on their own
+REAP_EVERY = 5.0
+
+
+async def reap_ended_orphans() -> None:
+    """Collect the exit status of orphans that were re-parented to the daemon (a subreaper)
+    and ended on their own, so that they do not stay zombies."""
+    zombies: set[tuple[int, int]] = set()
+    while True:
+        await anyio.sleep(REAP_EVERY)
+        zombies = reap_orphans(zombies)
+
+
+async def end_leftovers() -> None:
+    """After the engine stopped: whatever a task started and is still running (a process that
+    escaped its task's tree unseen, a parse) is ended; the daemon leaves nothing behind."""
+    shared_server().close()  # the DAG parse server: ours, not a task's
+    with anyio.CancelScope(shield=True):
+        ended = await end_descendants(grace=2.0)
+    if ended:
+        log.warning("ended processes left running by tasks", count=len(ended),
+                    pids=[p.pid for p in ended][:20])  # fmt: skip
 
 
 async def _start_web(tg: anyio.abc.TaskGroup, engine: Engine, settings: Settings) -> Any:
