@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from asyncflow.engine.tasklog import current_log
 from asyncflow.exceptions import XComTooLarge
 from asyncflow.logs import get_logger
+from asyncflow.models import xcom_codec
 from asyncflow.models.connection import ConnectionAccessor
 from asyncflow.models.param import resolve_params
 from asyncflow.models.secrets import redact
@@ -130,13 +131,14 @@ class RuntimeTaskInstance:
         return own if own is not None else self.engine_max_xcom_bytes
 
     def xcom_push(self, key: str, value: Any) -> None:
-        """Store `value` (JSON-serializable) under `key`; visible to others once committed."""
+        """Store `value` (JSON, or a type `xcom_codec` tags) under `key`; visible to others
+        once committed."""
         try:
-            text = json.dumps(value)
+            text = xcom_codec.dumps(value)
         except (TypeError, ValueError) as exc:
             raise TypeError(
-                f"task {self.task_id!r}: XCom {key!r} = {value!r:.80} cannot be stored: {exc}; "
-                "XCom values must be JSON-serializable (str, int, float, bool, None, list, dict)"
+                f"DAG {self.dag_id!r}, task {self.task_id!r}: XCom {key!r} cannot be stored: "
+                f"{exc}; return or push one of those, or convert the value first"
             ) from None
         size = len(text.encode())
         if size > self.max_xcom_bytes:
@@ -167,9 +169,9 @@ class RuntimeTaskInstance:
 
     def _pull_one(self, task_id: str, key: str, map_index: int, default: Any) -> Any:
         if task_id == self.task_id and key in self.pushed:
-            return json.loads(self.pushed[key])
+            return xcom_codec.loads(self.pushed[key])
         raw = self._xcoms.get((task_id, map_index, key))
-        return default if raw is None else json.loads(raw)
+        return default if raw is None else xcom_codec.loads(raw)
 
     def log_line(self, line: str) -> None:
         """One line of task output (a subprocess's stdout) into this attempt's log."""

@@ -9,7 +9,6 @@ context manager.
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +37,7 @@ from asyncflow.exceptions import (
     RunWaitTimeout,
 )
 from asyncflow.logs import get_logger
+from asyncflow.models import xcom_codec
 from asyncflow.models.dag import DAG
 from asyncflow.models.pool import Pool
 from asyncflow.models.secrets import current_backend
@@ -510,7 +510,7 @@ class Engine:
         """The XCom value (None when the task pushed none)."""
         await self.get_dag_run(dag_id, run_id)
         raw = await self.store.get_xcom(dag_id, run_id, task_id, key, map_index)
-        return None if raw is None else json.loads(raw)
+        return None if raw is None else xcom_codec.loads(raw)
 
     def subscribe(self, *, buffer: int = 10_000) -> Subscription:
         """Events after every committed state change, as an async iterator with a bounded
