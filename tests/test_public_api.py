@@ -70,6 +70,7 @@ OPERATORS = [
     "LatestOnlyOperator",
     "PythonOperator",
     "ShortCircuitOperator",
+    "TriggerDagRunOperator",
 ]
 
 

@@ -78,6 +78,11 @@ _SENSOR_BASE = {
     "BaseSensorOperator": _S + "base:BaseSensorOperator",
     "PokeReturnValue": _S + "base:PokeReturnValue",
 }
+_TRIGGER = {"TriggerDagRunOperator": _O + "trigger_dagrun:TriggerDagRunOperator"}
+_EXTERNAL = {
+    "ExternalTaskSensor": _S + "external_task:ExternalTaskSensor",
+    "ExternalTaskMarker": _S + "external_task:ExternalTaskMarker",
+}
 _BASH_SENSOR = {"BashSensor": _S + "bash:BashSensor"}
 _FILE_SENSOR = {"FileSensor": _S + "filesystem:FileSensor"}
 _PYTHON_SENSOR = {"PythonSensor": _S + "python:PythonSensor"}
@@ -177,6 +182,8 @@ MODULES: dict[str, dict[str, str]] = {
     "airflow.operators.weekday": _WEEKDAY_OP,
     "airflow.operators.datetime": _DATETIME_OP,
     "airflow.operators.branch": _BRANCH,
+    "airflow.operators.trigger_dagrun": _TRIGGER,
+    "airflow.sensors.external_task": _EXTERNAL,
     "airflow.sensors.base": _SENSOR_BASE,
     "airflow.sensors.bash": _BASH_SENSOR,
     "airflow.sensors.filesystem": _FILE_SENSOR,
@@ -192,6 +199,8 @@ MODULES: dict[str, dict[str, str]] = {
     _STD + "operators.weekday": _WEEKDAY_OP,
     _STD + "operators.datetime": _DATETIME_OP,
     _STD + "operators.branch": _BRANCH,
+    _STD + "operators.trigger_dagrun": _TRIGGER,
+    _STD + "sensors.external_task": _EXTERNAL,
     _STD + "sensors.bash": _BASH_SENSOR,
     _STD + "sensors.filesystem": _FILE_SENSOR,
     _STD + "sensors.python": _PYTHON_SENSOR,

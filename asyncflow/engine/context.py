@@ -19,6 +19,7 @@ from asyncflow.models.xcom_arg import RETURN_KEY
 from asyncflow.records import DagRun
 
 if TYPE_CHECKING:
+    from asyncflow.engine.engine import Engine
     from asyncflow.models.baseoperator import BaseOperator, Context
     from asyncflow.models.dag import DAG
 
@@ -200,3 +201,49 @@ def task_context(base: Mapping[str, Any], task: BaseOperator, ti: RuntimeTaskIns
                 merged[name] = param.resolve(name)
         context["params"] = merged
     return context
+
+
+class EngineForTasks:
+    """The narrow view of an Engine its tasks get (`models.engine_access.TaskEngine`): the
+    same commands and reads the embedding API offers, nothing that bypasses the scheduler."""
+
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def task_ids(self, dag_id: str) -> list[str] | None:
+        dag = self._engine.dags.get(dag_id)
+        return None if dag is None else list(dag.task_dict)
+
+    async def trigger_dag(
+        self,
+        dag_id: str,
+        *,
+        conf: Mapping[str, Any] | None,
+        logical_date: datetime | None,
+        run_id: str | None,
+    ) -> DagRun:
+        return await self._engine.trigger_dag(
+            dag_id, conf=conf, logical_date=logical_date, run_id=run_id
+        )
+
+    async def reset_run(self, dag_id: str, run_id: str) -> DagRun:
+        engine = self._engine
+        await engine.clear_task_instances(dag_id, run_id, list(engine.get_dag(dag_id).task_dict))
+        return await engine.get_dag_run(dag_id, run_id)
+
+    async def get_run(self, dag_id: str, run_id: str) -> DagRun | None:
+        return await self._engine.store.get_dag_run(dag_id, run_id)
+
+    async def find_run(self, dag_id: str, logical_date: datetime) -> DagRun | None:
+        return await self._engine.store.find_dag_run(dag_id, logical_date)
+
+    async def wait_for_run(self, dag_id: str, run_id: str) -> DagRun:
+        return await self._engine.wait_for_run(dag_id, run_id)
+
+    async def task_states(self, dag_id: str, run_id: str) -> dict[str, list[str]]:
+        states: dict[str, list[str]] = {}
+        for ti in await self._engine.store.get_task_instances(dag_id, run_id):
+            states.setdefault(ti.task_id, []).append(ti.state.value)
+        return states

@@ -19,7 +19,7 @@ from anyio import CapacityLimiter
 
 from asyncflow.clock import Clock, SystemClock
 from asyncflow.engine import backfill, commands, external, operations, recovery
-from asyncflow.engine.context import DEFAULT_MAX_XCOM_BYTES
+from asyncflow.engine.context import DEFAULT_MAX_XCOM_BYTES, EngineForTasks
 from asyncflow.engine.dagruns import Schedules, manual_run
 from asyncflow.engine.dagsource import DagSource, check_dag
 from asyncflow.engine.events import EventBus, Subscription
@@ -39,6 +39,7 @@ from asyncflow.exceptions import (
 from asyncflow.logs import get_logger
 from asyncflow.models import xcom_codec
 from asyncflow.models.dag import DAG
+from asyncflow.models.engine_access import current_engine
 from asyncflow.models.pool import Pool
 from asyncflow.models.secrets import current_backend
 from asyncflow.models.xcom_arg import RETURN_KEY
@@ -205,6 +206,7 @@ class Engine:
         async def run_scheduler(*, task_status: anyio.abc.TaskStatus[None]) -> None:
             thread_limiter.set(limiter)
             current_backend.set(StoreSecrets(store))  # Variable / Connection in tasks
+            current_engine.set(EngineForTasks(self))  # TriggerDagRunOperator, ExternalTaskSensor
             try:
                 await scheduler.run(task_status=task_status)
             except Exception as exc:

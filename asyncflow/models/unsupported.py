@@ -63,22 +63,6 @@ MODULES: dict[str, tuple[str, str]] = {
         "human-in-the-loop operators",
         "asyncflow has no approval UI: pause the DAG or use a sensor on a file or flag",
     ),
-    "airflow.providers.standard.operators.trigger_dagrun": (
-        "TriggerDagRunOperator",
-        "trigger the other DAG with `asyncflow dags trigger` from a BashOperator",
-    ),
-    "airflow.operators.trigger_dagrun": (
-        "TriggerDagRunOperator",
-        "trigger the other DAG with `asyncflow dags trigger` from a BashOperator",
-    ),
-    "airflow.providers.standard.sensors.external_task": (
-        "ExternalTaskSensor / ExternalTaskMarker",
-        "put both DAGs' tasks in one DAG, or wait on a file with FileSensor",
-    ),
-    "airflow.sensors.external_task": (
-        "ExternalTaskSensor / ExternalTaskMarker",
-        "put both DAGs' tasks in one DAG, or wait on a file with FileSensor",
-    ),
     "airflow.datasets": (
         "datasets (data-aware scheduling)",
         "schedule on time, or trigger the consumer DAG with `asyncflow dags trigger`",
@@ -109,9 +93,6 @@ NAMES: dict[str, tuple[str, str]] = {
         "teardown tasks (@teardown, as_teardown())",
         "run the teardown as an ordinary task with trigger_rule='all_done'",
     ),
-    "TriggerDagRunOperator": MODULES["airflow.operators.trigger_dagrun"],
-    "ExternalTaskSensor": MODULES["airflow.sensors.external_task"],
-    "ExternalTaskMarker": MODULES["airflow.sensors.external_task"],
     "PythonVirtualenvOperator": TASK_DECORATORS["virtualenv"],
     "BranchPythonVirtualenvOperator": TASK_DECORATORS["virtualenv"],
     "ExternalPythonOperator": TASK_DECORATORS["external_python"],

@@ -6,6 +6,7 @@ from asyncflow.operators.datetime import BranchDateTimeOperator
 from asyncflow.operators.empty import EmptyOperator
 from asyncflow.operators.latest_only import LatestOnlyOperator
 from asyncflow.operators.python import BranchPythonOperator, PythonOperator, ShortCircuitOperator
+from asyncflow.operators.trigger_dagrun import TriggerDagRunOperator
 from asyncflow.operators.weekday import BranchDayOfWeekOperator
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "LatestOnlyOperator",
     "PythonOperator",
     "ShortCircuitOperator",
+    "TriggerDagRunOperator",
 ]
