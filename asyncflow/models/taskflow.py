@@ -24,7 +24,12 @@ from asyncflow.models.dag import DAG, current_dag
 from asyncflow.models.param import Param
 from asyncflow.models.taskgroup import TaskGroup, current_group
 from asyncflow.models.xcom_arg import DagParam, XComArg, iter_references
-from asyncflow.operators.bash import child_environment, run_bash
+from asyncflow.operators.bash import (
+    checked_processor,
+    child_environment,
+    process_output,
+    run_bash,
+)
 from asyncflow.operators.python import (
     BranchPythonOperator,
     PythonOperator,
@@ -108,10 +113,12 @@ class DecoratedBashOperator(_TaskFlowMixin, PythonOperator):
         append_env: bool = False,
         cwd: str | None = None,
         skip_on_exit_code: int | Sequence[int] | None = 99,
+        output_processor: Callable[[str], Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         where = self.where()
+        self.output_processor = checked_processor(where, output_processor)
         self.env = checks.mapping(where, "env", env) if env is not None else None
         self.append_env = bool(append_env)
         self.cwd = checks.optional_string(where, "cwd", cwd)
@@ -126,7 +133,7 @@ class DecoratedBashOperator(_TaskFlowMixin, PythonOperator):
                 f"@task.bash {self.task_id!r} must return a non-empty command string, "
                 f"got {command!r}"
             )
-        return await run_bash(
+        output = await run_bash(
             command,
             env=child_environment(self.env, self.append_env),
             cwd=self.cwd,
@@ -135,6 +142,7 @@ class DecoratedBashOperator(_TaskFlowMixin, PythonOperator):
             grace=5.0,
             ti=context.get("ti"),
         )
+        return process_output(self, output, context)
 
 
 def infer_multiple_outputs(function: Callable[..., Any]) -> bool:
