@@ -68,6 +68,15 @@ _PYTHON = {
     "PythonOperator": _O + "python:PythonOperator",
     "BranchPythonOperator": _O + "python:BranchPythonOperator",
     "ShortCircuitOperator": _O + "python:ShortCircuitOperator",
+    **{
+        name: _O + "python_virtualenv:" + name
+        for name in (
+            "PythonVirtualenvOperator",
+            "BranchPythonVirtualenvOperator",
+            "ExternalPythonOperator",
+            "BranchExternalPythonOperator",
+        )
+    },
 }
 _EMPTY = {"EmptyOperator": _O + "empty:EmptyOperator", "DummyOperator": _O + "empty:EmptyOperator"}
 _LATEST = {"LatestOnlyOperator": _O + "latest_only:LatestOnlyOperator"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asyncflow.engine.tasklog import current_log
@@ -211,6 +212,12 @@ class EngineForTasks:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+
+    def home(self) -> Path | None:
+        database = getattr(self._engine.store, "database", ":memory:")
+        if not database or database == ":memory:" or str(database).startswith("file:"):
+            return None
+        return Path(database).resolve().parent
 
     def task_ids(self, dag_id: str) -> list[str] | None:
         dag = self._engine.dags.get(dag_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from asyncflow.exceptions import AsyncflowError
@@ -22,6 +23,10 @@ __all__ = ["TaskEngine", "current_engine", "task_engine"]
 
 class TaskEngine(Protocol):
     """The engine as a task sees it. Every method is a coroutine: call it from the loop."""
+
+    def home(self) -> Path | None:
+        """The folder of the engine's database file (None for an in-memory database)."""
+        ...
 
     def task_ids(self, dag_id: str) -> list[str] | None:
         """The task_ids of a loaded DAG, or None when no DAG of that id is loaded."""

@@ -36,6 +36,12 @@ from asyncflow.operators.python import (
     ShortCircuitOperator,
     call_callable,
 )
+from asyncflow.operators.python_virtualenv import (
+    BranchExternalPythonOperator,
+    BranchPythonVirtualenvOperator,
+    ExternalPythonOperator,
+    PythonVirtualenvOperator,
+)
 from asyncflow.sensors.python import PythonSensor
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -145,6 +151,22 @@ class DecoratedBashOperator(_TaskFlowMixin, PythonOperator):
         return process_output(self, output, context)
 
 
+class DecoratedVirtualenvOperator(_TaskFlowMixin, PythonVirtualenvOperator):
+    """`@task.virtualenv`: the function runs in a virtualenv built for its requirements."""
+
+
+class DecoratedExternalPythonOperator(_TaskFlowMixin, ExternalPythonOperator):
+    """`@task.external_python(python=...)`: the function runs in that Python."""
+
+
+class DecoratedBranchVirtualenvOperator(_TaskFlowMixin, BranchPythonVirtualenvOperator):
+    pass
+
+
+class DecoratedBranchExternalPythonOperator(_TaskFlowMixin, BranchExternalPythonOperator):
+    pass
+
+
 def infer_multiple_outputs(function: Callable[..., Any]) -> bool:
     """Airflow's rule: a function annotated to return a mapping (`-> dict[str, int]`) pushes
     each key as its own XCom, unless `multiple_outputs=` says otherwise."""
@@ -239,7 +261,8 @@ def _make(operator_class: type[BaseOperator]) -> Any:
 
 class _TaskNamespace:
     """`@task`, `@task(...)`, `@task.python`, `@task.branch`, `@task.short_circuit`,
-    `@task.bash`, `@task.sensor`; `@task.run_if(condition)` / `@task.skip_if(condition)` above
+    `@task.bash`, `@task.sensor`, `@task.virtualenv`, `@task.external_python` (and their
+    `branch_` variants); `@task.run_if(condition)` / `@task.skip_if(condition)` above
     one of them."""
 
     def __init__(self) -> None:
@@ -248,6 +271,10 @@ class _TaskNamespace:
         self.short_circuit = _make(DecoratedShortCircuitOperator)
         self.bash = _make(DecoratedBashOperator)
         self.sensor = _make(DecoratedSensorOperator)
+        self.virtualenv = _make(DecoratedVirtualenvOperator)
+        self.external_python = _make(DecoratedExternalPythonOperator)
+        self.branch_virtualenv = _make(DecoratedBranchVirtualenvOperator)
+        self.branch_external_python = _make(DecoratedBranchExternalPythonOperator)
 
     def __call__(self, python_callable: Any = None, **kwargs: Any) -> Any:
         return self.python(python_callable, **kwargs)

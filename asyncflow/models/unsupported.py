@@ -21,17 +21,6 @@ TASK_DECORATORS: dict[str, tuple[str, str]] = {
     "kubernetes": ("@task.kubernetes (a function run in a Kubernetes pod)", _ON_THIS_HOST),
     "kubernetes_cmd": ("@task.kubernetes_cmd (a command run in a Kubernetes pod)", _ON_THIS_HOST),
     "docker": ("@task.docker (a function run in a Docker container)", _ON_THIS_HOST),
-    "virtualenv": (
-        "@task.virtualenv (a function run in a throw-away virtualenv)",
-        "install its requirements next to asyncflow and use @task, or run the other "
-        "interpreter with @task.bash",
-    ),
-    "branch_virtualenv": ("@task.branch_virtualenv", "install the requirements; use @task.branch"),
-    "external_python": (
-        "@task.external_python (a function run by another Python interpreter)",
-        "run the other interpreter with @task.bash, or use @task",
-    ),
-    "branch_external_python": ("@task.branch_external_python", "use @task.branch"),
     "pyspark": ("@task.pyspark", _IN_A_TASK),
     "snowpark": ("@task.snowpark", _IN_A_TASK),
     "sql": ("@task.sql (the common.sql provider)", _IN_A_TASK),
@@ -93,10 +82,6 @@ NAMES: dict[str, tuple[str, str]] = {
         "teardown tasks (@teardown, as_teardown())",
         "run the teardown as an ordinary task with trigger_rule='all_done'",
     ),
-    "PythonVirtualenvOperator": TASK_DECORATORS["virtualenv"],
-    "BranchPythonVirtualenvOperator": TASK_DECORATORS["virtualenv"],
-    "ExternalPythonOperator": TASK_DECORATORS["external_python"],
-    "BranchExternalPythonOperator": TASK_DECORATORS["external_python"],
     "EmailOperator": MODULES["airflow.providers.smtp"],
     "BaseNotifier": MODULES["airflow.notifications"],
     "MappedOperator": ("dynamic task mapping", _NO_MAPPING),
@@ -112,7 +97,8 @@ def task_decorator(name: str) -> UnsupportedAttributeError:
     feature, advice = TASK_DECORATORS.get(
         name,
         (f"@task.{name}", "asyncflow has @task, @task.python, @task.branch, "
-         "@task.short_circuit, @task.bash, @task.sensor, @task.run_if and @task.skip_if"),
+         "@task.short_circuit, @task.bash, @task.sensor, @task.virtualenv, "
+         "@task.external_python, @task.run_if and @task.skip_if"),
     )  # fmt: skip
     return UnsupportedAttributeError(feature, advice)
 
