@@ -61,6 +61,7 @@ _CORE = {
     "Connection": _M + "connection:Connection",
     "BaseHook": _M + "connection:BaseHook",
     "get_current_context": _M + "current:get_current_context",
+    "BaseNotifier": "asyncflow.notifications.base:BaseNotifier",
 }
 _BASH = {"BashOperator": _O + "bash:BashOperator"}
 _PYTHON = {
@@ -180,6 +181,9 @@ MODULES: dict[str, dict[str, str]] = {
         "State": _CORE["TaskInstanceState"],
     },
     "airflow.utils.weekday": _WEEKDAY,
+    "airflow.utils.email": {"send_email": "asyncflow.notifications.smtp:send_email"},
+    "airflow.notifications.basenotifier": {"BaseNotifier": _CORE["BaseNotifier"]},
+    "airflow.sdk.bases.notifier": {"BaseNotifier": _CORE["BaseNotifier"]},
     "airflow.operators.bash": _BASH,
     "airflow.operators.bash_operator": _BASH,
     "airflow.operators.python": _PYTHON,

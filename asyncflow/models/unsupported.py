@@ -45,7 +45,7 @@ MODULES: dict[str, tuple[str, str]] = {
     "airflow.providers.slack": ("the Slack provider", _IN_A_TASK),
     "airflow.providers.smtp": (
         "the SMTP provider (e-mail)",
-        "send mail from an on_failure_callback with smtplib",
+        "send mail with on_failure_callback=[asyncflow.notifications.EmailNotifier(to=...)]",
     ),
     "airflow.providers.openlineage": ("OpenLineage", "drop it"),
     "airflow.providers.standard.operators.hitl": (
@@ -62,7 +62,6 @@ MODULES: dict[str, tuple[str, str]] = {
     ),
     "airflow.io": ("ObjectStoragePath (object storage)", _IN_A_TASK + " (fsspec)"),
     "airflow.hooks": ("Airflow hooks", _IN_A_TASK),
-    "airflow.notifications": ("notifiers", "use on_failure_callback with a function"),
 }
 
 #: single names (imported from any Airflow module) asyncflow does not provide
@@ -83,7 +82,6 @@ NAMES: dict[str, tuple[str, str]] = {
         "run the teardown as an ordinary task with trigger_rule='all_done'",
     ),
     "EmailOperator": MODULES["airflow.providers.smtp"],
-    "BaseNotifier": MODULES["airflow.notifications"],
     "MappedOperator": ("dynamic task mapping", _NO_MAPPING),
     "XCom": ("the XCom model", "pull values with context['ti'].xcom_pull(...)"),
     "TaskInstance": ("the TaskInstance model", "use context['ti'] inside a task"),
