@@ -195,6 +195,9 @@ def task_context(base: Mapping[str, Any], task: BaseOperator, ti: RuntimeTaskIns
     context["task"] = task
     context["ti"] = context["task_instance"] = ti
     context["try_number"] = ti.try_number
+    context["task_instance_key_str"] = f"{ti.dag_id}__{task.task_id}__{base['ds_nodash']}"
+    context["inlets"] = list(getattr(task, "inlets", None) or ())  # no assets yet: empty
+    context["outlets"] = list(getattr(task, "outlets", None) or ())
     if task.params:
         merged = dict(base["params"])
         for name, param in task.params.items():
