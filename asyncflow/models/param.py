@@ -36,7 +36,8 @@ class Param:
 
     Further JSON-schema keywords, as Airflow takes them: the ones a form shows (`title`,
     `section`, `values_display`, `description_md`, `examples`...) are kept in `schema`; the string
-    checks `minLength`, `maxLength`, `pattern` and `format` (date, date-time, time, duration) are enforced;
+    checks `minLength`, `maxLength`, `pattern` and `format` (date, date-time, time, duration) are
+    enforced;
     any other keyword is refused by name rather than silently not checked.
     """
 
