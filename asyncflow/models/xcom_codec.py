@@ -107,7 +107,7 @@ def encode(value: Any) -> Any:
         return _tagged("tuple", [encode(v) for v in value])
     raise TypeError(
         f"a value of type {type(value).__module__}.{type(value).__qualname__} ({value!r:.60}) "
-        "cannot be stored as an XCom: XComs hold JSON values, datetimes, dates, times, "
+        "has no XCom encoding: XComs hold JSON values, datetimes, dates, times, "
         "timedeltas, sets, tuples, Decimal, UUID, paths, dataclasses and pydantic models"
     )
 
