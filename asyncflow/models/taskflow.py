@@ -15,7 +15,7 @@ import inspect
 import re
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from asyncflow.exceptions import AsyncflowSkipException, DagDefinitionError
 from asyncflow.models import checks, unsupported
@@ -110,6 +110,7 @@ class DecoratedShortCircuitOperator(_TaskFlowMixin, ShortCircuitOperator):
 class DecoratedBashOperator(_TaskFlowMixin, PythonOperator):
     """`@task.bash`: the function returns the command to run."""
 
+    template_fields: ClassVar[Sequence[str]] = (*PythonOperator.template_fields, "env", "cwd")
     runs_in: RunsIn = "process"
 
     def __init__(

@@ -36,7 +36,11 @@ _PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", 
 ENGINE_MARKER = "ASYNCFLOW_ENGINE_ID"
 
 
-def child_environment(env: Mapping[str, str] | None, append_env: bool) -> dict[str, str]:
+def child_environment(env: Mapping[str, Any] | None, append_env: bool) -> dict[str, str]:
+    """The subprocess's environment; values that are not strings (a pulled XCom's number)
+    are passed as their text."""
+    if env is not None:
+        env = {str(k): v if isinstance(v, str) else str(v) for k, v in env.items()}
     if env is None:
         base = dict(os.environ)
     elif append_env:

@@ -80,3 +80,22 @@ async def test_self_log_lands_in_the_attempt_log(tmp_path: Path) -> None:
     assert "debug is below" not in sync_log
     assert "WARNING" in async_log and "warning from the loop" in async_log
     assert "info from" not in async_log  # each attempt's lines in its own file
+
+
+async def test_task_bash_env_may_hold_another_tasks_output() -> None:
+    with DAG("bash_env_ref", schedule=None) as dag:
+
+        @task
+        def count() -> dict[str, int]:
+            return {"files": 4}
+
+        @task.bash
+        def show() -> str:
+            return 'echo "found $FILES"'
+
+        counted = count()
+        show.override(env={"FILES": counted["files"]})()
+
+    result = await run_dag(dag)
+    assert result.states == {"count": "success", "show": "success"}
+    assert result.xcoms["show"] == "found 4"
