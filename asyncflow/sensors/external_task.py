@@ -9,6 +9,7 @@ every matched run is in `allowed_states` (default success); with `external_task_
 every task of that group is; with neither, when the runs themselves are (DAG run states). A
 state in `failed_states` fails the task (skips it under `soft_fail`), one in `skipped_states`
 skips it. `check_existence=True` fails at once when the DAG or the tasks are not loaded.
+`deferrable=True` waits between pokes in reschedule mode (no worker slot held).
 
 `ExternalTaskMarker` does nothing when it runs (as in Airflow, where it matters only when a user
 clears it "recursively", which asyncflow's clear does not follow across DAGs).
@@ -60,7 +61,7 @@ class ExternalTaskSensor(BaseSensorOperator):
     ) -> None:
         if poll_interval is not None:
             kwargs.setdefault("poke_interval", poll_interval)
-        super().__init__(**kwargs)
+        super().__init__(deferrable=deferrable, **kwargs)
         where = self.where()
         self.allowed_states = _states(allowed_states) or [TaskState.SUCCESS.value]
         self.skipped_states = _states(skipped_states)
@@ -94,8 +95,6 @@ class ExternalTaskSensor(BaseSensorOperator):
         self.execution_delta = execution_delta
         self.execution_date_fn = execution_date_fn
         self.check_existence = bool(check_existence)
-        #: a poke costs no thread here (it is a coroutine), so deferring changes nothing
-        self.deferrable = bool(deferrable)
 
     def _dates(self, context: Context) -> list[datetime]:
         logical: datetime = context["logical_date"]

@@ -205,3 +205,12 @@ def test_conflicting_arguments_are_load_errors() -> None:
         child_dag(external_task_id="a", allowed_states=["success"], failed_states=["success"])
     with pytest.raises(DagDefinitionError, match="not DAG run states"):
         child_dag(allowed_states=["upstream_failed"])
+
+
+async def test_a_deferrable_sensor_waits_between_pokes_and_still_finds_the_run() -> None:
+    dags = [parent_dag(), child_dag(external_task_id="work", deferrable=True, poke_interval=0)]
+    async with Engine(dags=dags, database=":memory:", run_schedules=False) as engine:
+        child = await engine.trigger_dag("child", logical_date=WHEN)
+        await finish(engine, "parent", logical_date=WHEN)
+        result = await outcome(engine, "child", child.run_id)
+    assert result.states == {"wait": "success"}
