@@ -68,7 +68,7 @@ def _minute_branch(logical: datetime) -> Expectation:
 
 F_ = S  # run state: success
 _ALL_SUCCESS = (
-    "child_dag", "example_bash_decorator", "example_bash_operator", "example_branch_labels",
+    "child_dag", "example_branch_labels",
     "example_complex", "example_custom_weight", "example_dag_decorator", "example_display_name",
     "example_dynamic_task_mapping", "example_dynamic_task_mapping_with_no_taskflow_operators",
     "example_params_trigger_ui", "example_params_ui_tutorial",
@@ -105,6 +105,12 @@ EXPECTED: dict[str, Callable[[datetime], Expectation]] = {
     "example_branch_datetime_operator_3": lambda logical: (S, {"date_in_range": K}),
     "example_branch_datetime_operator_2": _time_branch,
     "example_weekday_branch_operator": _weekday_branch,
+    # `exit 99` skips; run_this_last (all_success) below it skips too
+    "example_bash_operator": lambda logical: (S, {"this_will_skip": K, "run_this_last": K}),
+    # sleep_in skips on weekdays of its logical date (its template); run_this_last is all_done
+    "example_bash_decorator": lambda logical: (
+        S, {"this_will_skip": K, **({"sleep_in": K} if logical.weekday() < 5 else {})},
+    ),
 }
 
 
@@ -190,9 +196,12 @@ async def run_all(dags: list[DAG], seconds: float) -> dict[str, DagOutcome]:
         dags=dags, database=":memory:", run_schedules=False, clock=clock, parallelism=64
     ) as engine:
         runs: dict[str, str] = {}
+        # one logical date for every run, as DAGs sharing a schedule have: an
+        # ExternalTaskSensor looks for the other DAG's run at its own logical date
+        logical_date = clock.now()
         for dag in dags:
             try:
-                run = await engine.trigger_dag(dag.dag_id)
+                run = await engine.trigger_dag(dag.dag_id, logical_date=logical_date)
                 runs[dag.dag_id] = run.run_id
             except Exception as exc:
                 outcomes[dag.dag_id].error = f"trigger: {type(exc).__name__}: {exc}"

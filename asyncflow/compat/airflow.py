@@ -63,6 +63,7 @@ _CORE = {
     "Connection": _M + "connection:Connection",
     "BaseHook": _M + "connection:BaseHook",
     "get_current_context": _M + "current:get_current_context",
+    "BaseNotifier": "asyncflow.notifications.base:BaseNotifier",
 }
 _BASH = {"BashOperator": _O + "bash:BashOperator"}
 _PYTHON = {
@@ -70,6 +71,15 @@ _PYTHON = {
     "PythonOperator": _O + "python:PythonOperator",
     "BranchPythonOperator": _O + "python:BranchPythonOperator",
     "ShortCircuitOperator": _O + "python:ShortCircuitOperator",
+    **{
+        name: _O + "python_virtualenv:" + name
+        for name in (
+            "PythonVirtualenvOperator",
+            "BranchPythonVirtualenvOperator",
+            "ExternalPythonOperator",
+            "BranchExternalPythonOperator",
+        )
+    },
 }
 _EMPTY = {"EmptyOperator": _O + "empty:EmptyOperator", "DummyOperator": _O + "empty:EmptyOperator"}
 _LATEST = {"LatestOnlyOperator": _O + "latest_only:LatestOnlyOperator"}
@@ -79,6 +89,11 @@ _BRANCH = {"BaseBranchOperator": _O + "branch:BaseBranchOperator"}
 _SENSOR_BASE = {
     "BaseSensorOperator": _S + "base:BaseSensorOperator",
     "PokeReturnValue": _S + "base:PokeReturnValue",
+}
+_TRIGGER = {"TriggerDagRunOperator": _O + "trigger_dagrun:TriggerDagRunOperator"}
+_EXTERNAL = {
+    "ExternalTaskSensor": _S + "external_task:ExternalTaskSensor",
+    "ExternalTaskMarker": _S + "external_task:ExternalTaskMarker",
 }
 _BASH_SENSOR = {"BashSensor": _S + "bash:BashSensor"}
 _FILE_SENSOR = {"FileSensor": _S + "filesystem:FileSensor"}
@@ -168,6 +183,9 @@ MODULES: dict[str, dict[str, str]] = {
         "State": _CORE["TaskInstanceState"],
     },
     "airflow.utils.weekday": _WEEKDAY,
+    "airflow.utils.email": {"send_email": "asyncflow.notifications.smtp:send_email"},
+    "airflow.notifications.basenotifier": {"BaseNotifier": _CORE["BaseNotifier"]},
+    "airflow.sdk.bases.notifier": {"BaseNotifier": _CORE["BaseNotifier"]},
     "airflow.operators.bash": _BASH,
     "airflow.operators.bash_operator": _BASH,
     "airflow.operators.python": _PYTHON,
@@ -179,6 +197,8 @@ MODULES: dict[str, dict[str, str]] = {
     "airflow.operators.weekday": _WEEKDAY_OP,
     "airflow.operators.datetime": _DATETIME_OP,
     "airflow.operators.branch": _BRANCH,
+    "airflow.operators.trigger_dagrun": _TRIGGER,
+    "airflow.sensors.external_task": _EXTERNAL,
     "airflow.sensors.base": _SENSOR_BASE,
     "airflow.sensors.bash": _BASH_SENSOR,
     "airflow.sensors.filesystem": _FILE_SENSOR,
@@ -194,6 +214,8 @@ MODULES: dict[str, dict[str, str]] = {
     _STD + "operators.weekday": _WEEKDAY_OP,
     _STD + "operators.datetime": _DATETIME_OP,
     _STD + "operators.branch": _BRANCH,
+    _STD + "operators.trigger_dagrun": _TRIGGER,
+    _STD + "sensors.external_task": _EXTERNAL,
     _STD + "sensors.bash": _BASH_SENSOR,
     _STD + "sensors.filesystem": _FILE_SENSOR,
     _STD + "sensors.python": _PYTHON_SENSOR,

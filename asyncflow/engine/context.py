@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asyncflow.engine.tasklog import current_log
 from asyncflow.exceptions import XComTooLarge
 from asyncflow.logs import get_logger
+from asyncflow.models import xcom_codec
 from asyncflow.models.connection import ConnectionAccessor
 from asyncflow.models.mapped import DEFAULT_MAX_MAP_LENGTH
 from asyncflow.models.param import resolve_params
@@ -19,6 +21,7 @@ from asyncflow.models.xcom_arg import RETURN_KEY
 from asyncflow.records import DagRun
 
 if TYPE_CHECKING:
+    from asyncflow.engine.engine import Engine
     from asyncflow.models.baseoperator import BaseOperator, Context
     from asyncflow.models.dag import DAG
 
@@ -138,13 +141,14 @@ class RuntimeTaskInstance:
         return own if own is not None else self.engine_max_xcom_bytes
 
     def xcom_push(self, key: str, value: Any) -> None:
-        """Store `value` (JSON-serializable) under `key`; visible to others once committed."""
+        """Store `value` (JSON, or a type `xcom_codec` tags) under `key`; visible to others
+        once committed."""
         try:
-            text = json.dumps(value)
+            text = xcom_codec.dumps(value)
         except (TypeError, ValueError) as exc:
             raise TypeError(
-                f"task {self.task_id!r}: XCom {key!r} = {value!r:.80} cannot be stored: {exc}; "
-                "XCom values must be JSON-serializable (str, int, float, bool, None, list, dict)"
+                f"DAG {self.dag_id!r}, task {self.task_id!r}: XCom {key!r} cannot be stored: "
+                f"{exc}; return or push one of those, or convert the value first"
             ) from None
         size = len(text.encode())
         if size > self.max_xcom_bytes:
@@ -175,11 +179,11 @@ class RuntimeTaskInstance:
 
     def _pull_one(self, task_id: str, key: str, map_index: int, default: Any) -> Any:
         if task_id == self.task_id and key in self.pushed:
-            return json.loads(self.pushed[key])
+            return xcom_codec.loads(self.pushed[key])
         if map_index < 0 and self._is_mapped(task_id):
             return self._pull_mapped(task_id, key)
         raw = self._xcoms.get((task_id, map_index, key))
-        return default if raw is None else json.loads(raw)
+        return default if raw is None else xcom_codec.loads(raw)
 
     def _is_mapped(self, task_id: str) -> bool:
         dag = self.task.dag
@@ -194,7 +198,7 @@ class RuntimeTaskInstance:
             for (tid, index, k), raw in self._xcoms.items()
             if tid == task_id and k == key and index >= 0
         )
-        return [json.loads(raw) for _, raw in found]
+        return [xcom_codec.loads(raw) for _, raw in found]
 
     def log_line(self, line: str) -> None:
         """One line of task output (a subprocess's stdout) into this attempt's log."""
@@ -216,6 +220,9 @@ def task_context(base: Mapping[str, Any], task: BaseOperator, ti: RuntimeTaskIns
     context["task"] = task
     context["ti"] = context["task_instance"] = ti
     context["try_number"] = ti.try_number
+    context["task_instance_key_str"] = f"{ti.dag_id}__{task.task_id}__{base['ds_nodash']}"
+    context["inlets"] = list(getattr(task, "inlets", None) or ())  # no assets yet: empty
+    context["outlets"] = list(getattr(task, "outlets", None) or ())
     if task.params:
         merged = dict(base["params"])
         for name, param in task.params.items():
@@ -223,3 +230,55 @@ def task_context(base: Mapping[str, Any], task: BaseOperator, ti: RuntimeTaskIns
                 merged[name] = param.resolve(name)
         context["params"] = merged
     return context
+
+
+class EngineForTasks:
+    """The narrow view of an Engine its tasks get (`models.engine_access.TaskEngine`): the
+    same commands and reads the embedding API offers, nothing that bypasses the scheduler."""
+
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def home(self) -> Path | None:
+        database = getattr(self._engine.store, "database", ":memory:")
+        if not database or database == ":memory:" or str(database).startswith("file:"):
+            return None
+        return Path(database).resolve().parent
+
+    def task_ids(self, dag_id: str) -> list[str] | None:
+        dag = self._engine.dags.get(dag_id)
+        return None if dag is None else list(dag.task_dict)
+
+    async def trigger_dag(
+        self,
+        dag_id: str,
+        *,
+        conf: Mapping[str, Any] | None,
+        logical_date: datetime | None,
+        run_id: str | None,
+    ) -> DagRun:
+        return await self._engine.trigger_dag(
+            dag_id, conf=conf, logical_date=logical_date, run_id=run_id
+        )
+
+    async def reset_run(self, dag_id: str, run_id: str) -> DagRun:
+        engine = self._engine
+        await engine.clear_task_instances(dag_id, run_id, list(engine.get_dag(dag_id).task_dict))
+        return await engine.get_dag_run(dag_id, run_id)
+
+    async def get_run(self, dag_id: str, run_id: str) -> DagRun | None:
+        return await self._engine.store.get_dag_run(dag_id, run_id)
+
+    async def find_run(self, dag_id: str, logical_date: datetime) -> DagRun | None:
+        return await self._engine.store.find_dag_run(dag_id, logical_date)
+
+    async def wait_for_run(self, dag_id: str, run_id: str) -> DagRun:
+        return await self._engine.wait_for_run(dag_id, run_id)
+
+    async def task_states(self, dag_id: str, run_id: str) -> dict[str, list[str]]:
+        states: dict[str, list[str]] = {}
+        for ti in await self._engine.store.get_task_instances(dag_id, run_id):
+            states.setdefault(ti.task_id, []).append(ti.state.value)
+        return states

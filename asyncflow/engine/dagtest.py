@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +13,7 @@ import anyio
 
 from asyncflow.engine.engine import Engine
 from asyncflow.engine.events import Received
+from asyncflow.models import xcom_codec
 from asyncflow.models.dag import DAG
 from asyncflow.models.pool import Pool
 from asyncflow.models.xcom_arg import RETURN_KEY
@@ -61,7 +61,7 @@ async def run_once(
         values = {}
         for ti in tis:
             raw = await engine.store.get_xcom(dag.dag_id, run.run_id, ti.task_id, RETURN_KEY)
-            values[ti.task_id] = None if raw is None else json.loads(raw)
+            values[ti.task_id] = None if raw is None else xcom_codec.loads(raw)
     return DagTestResult(run, tis, values)
 
 

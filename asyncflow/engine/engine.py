@@ -9,7 +9,6 @@ context manager.
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +19,7 @@ from anyio import CapacityLimiter
 
 from asyncflow.clock import Clock, SystemClock
 from asyncflow.engine import backfill, commands, external, operations, recovery
-from asyncflow.engine.context import DEFAULT_MAX_XCOM_BYTES
+from asyncflow.engine.context import DEFAULT_MAX_XCOM_BYTES, EngineForTasks
 from asyncflow.engine.dagruns import Schedules, manual_run
 from asyncflow.engine.dagsource import DagSource, check_dag
 from asyncflow.engine.events import EventBus, Subscription
@@ -39,7 +38,9 @@ from asyncflow.exceptions import (
     RunWaitTimeout,
 )
 from asyncflow.logs import get_logger
+from asyncflow.models import xcom_codec
 from asyncflow.models.dag import DAG
+from asyncflow.models.engine_access import current_engine
 from asyncflow.models.mapped import DEFAULT_MAX_MAP_LENGTH
 from asyncflow.models.pool import Pool
 from asyncflow.models.secrets import current_backend
@@ -218,6 +219,7 @@ class Engine:
         async def run_scheduler(*, task_status: anyio.abc.TaskStatus[None]) -> None:
             thread_limiter.set(limiter)
             current_backend.set(StoreSecrets(store))  # Variable / Connection in tasks
+            current_engine.set(EngineForTasks(self))  # TriggerDagRunOperator, ExternalTaskSensor
             try:
                 await scheduler.run(task_status=task_status)
             except Exception as exc:
@@ -523,7 +525,7 @@ class Engine:
         """The XCom value (None when the task pushed none)."""
         await self.get_dag_run(dag_id, run_id)
         raw = await self.store.get_xcom(dag_id, run_id, task_id, key, map_index)
-        return None if raw is None else json.loads(raw)
+        return None if raw is None else xcom_codec.loads(raw)
 
     def subscribe(self, *, buffer: int = 10_000) -> Subscription:
         """Events after every committed state change, as an async iterator with a bounded

@@ -7,7 +7,6 @@ import asyncio
 import concurrent.futures
 import functools
 import inspect
-import json
 import os
 import threading
 import traceback
@@ -30,6 +29,7 @@ from asyncflow.exceptions import (
     TaskDeferred,
 )
 from asyncflow.logs import get_logger
+from asyncflow.models import xcom_codec
 from asyncflow.models.baseoperator import BaseOperator, Context
 from asyncflow.models.current import current_context
 from asyncflow.models.mapped import MappingError
@@ -202,8 +202,8 @@ def check_mappable(task: BaseOperator, ti: RuntimeTaskInstance) -> None:
                 f"task {task.task_id!r} pushed no XCom {key!r}, which a mapped task downstream "
                 "maps over: return a list or dict"
             )
-        value = json.loads(raw)
-        if not isinstance(value, list | dict):
+        value = xcom_codec.loads(raw)
+        if not isinstance(value, list | tuple | dict):
             raise MappingError(
                 f"task {task.task_id!r} pushed {type(value).__name__} {value!r:.80} as XCom "
                 f"{key!r}, which a mapped task downstream maps over: return a list or dict"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn
@@ -94,6 +95,13 @@ def _check_owners(kwargs: dict[str, Any]) -> None:
         raise where.error(f"dag={checks.show(dag)} is not a DAG")
     if group is not None and not isinstance(group, TaskGroup):
         raise where.error(f"task_group={checks.show(group)} is not a TaskGroup")
+
+
+def _operator_logger(cls: type[Any]) -> logging.Logger:
+    logger = logging.getLogger(f"asyncflow.task.operators.{cls.__module__}.{cls.__qualname__}")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)  # INFO lines reach the attempt log (root is WARNING)
+    return logger
 
 
 #: where an attempt does its work (see `BaseOperator.runs_in`)
@@ -344,6 +352,12 @@ class BaseOperator:
     def on_kill(self) -> None:
         """Called when a running attempt is stopped (cleared, marked, timed out, shut down):
         release what execute started outside the process (a remote job, say)."""
+
+    @property
+    def log(self) -> logging.Logger:
+        """The operator's logger (Airflow's `self.log`): inside a running attempt its lines,
+        INFO and up, land in that attempt's log."""
+        return _operator_logger(type(self))
 
     @property
     def output(self) -> XComArg:

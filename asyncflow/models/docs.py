@@ -84,7 +84,8 @@ def warn_unsent_email(
         where += f" ({fileloc})"
     warnings.warn(
         f"{where}: email={email!r} with {' and '.join(f'{f}=True' for f in flags)} sends no "
-        "mail in asyncflow: send it from on_failure_callback / on_retry_callback, or set "
+        "mail by itself in asyncflow: send it with on_failure_callback=[EmailNotifier(to=...)] "
+        "(asyncflow.notifications; SMTP settings from ASYNCFLOW_SMTP_*), or set "
         f"{' and '.join(f'{f}=False' for f in flags)} to silence this warning",
         EmailNotSentWarning,
         stacklevel=4,

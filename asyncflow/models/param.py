@@ -36,7 +36,8 @@ class Param:
 
     Further JSON-schema keywords, as Airflow takes them: the ones a form shows (`title`,
     `section`, `values_display`, `description_md`, `examples`...) are kept in `schema`; the string
-    checks `minLength`, `maxLength`, `pattern` and `format` (date, date-time, time) are enforced;
+    checks `minLength`, `maxLength`, `pattern` and `format` (date, date-time, time, duration) are
+    enforced;
     any other keyword is refused by name rather than silently not checked.
     """
 
@@ -122,6 +123,12 @@ def _parses(parse: Any, text: str) -> bool:
     return True
 
 
+#: an ISO 8601 duration (JSON Schema's "duration"): P1D, PT15M, P1Y2M3W4DT5H6M7.5S
+_DURATION = re.compile(
+    r"P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?",
+    re.IGNORECASE,
+)
+
 _FORMATS = {
     "date": lambda text: _parses(date.fromisoformat, text) and len(text) == 10,
     "date-time": lambda text: (
@@ -129,6 +136,7 @@ _FORMATS = {
         and _parses(lambda t: datetime.fromisoformat(t.replace("Z", "+00:00")), text)
     ),
     "time": lambda text: _parses(time.fromisoformat, text.replace("Z", "+00:00")),
+    "duration": lambda text: _DURATION.fullmatch(text) is not None,
 }
 
 

@@ -15,7 +15,7 @@ import inspect
 import re
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from asyncflow.exceptions import AsyncflowSkipException, DagDefinitionError
 from asyncflow.models import checks, unsupported
@@ -24,12 +24,23 @@ from asyncflow.models.dag import DAG, current_dag
 from asyncflow.models.param import Param
 from asyncflow.models.taskgroup import TaskGroup, current_group
 from asyncflow.models.xcom_arg import DagParam, XComArg, iter_references
-from asyncflow.operators.bash import child_environment, run_bash
+from asyncflow.operators.bash import (
+    checked_processor,
+    child_environment,
+    process_output,
+    run_bash,
+)
 from asyncflow.operators.python import (
     BranchPythonOperator,
     PythonOperator,
     ShortCircuitOperator,
     call_callable,
+)
+from asyncflow.operators.python_virtualenv import (
+    BranchExternalPythonOperator,
+    BranchPythonVirtualenvOperator,
+    ExternalPythonOperator,
+    PythonVirtualenvOperator,
 )
 from asyncflow.sensors.python import PythonSensor
 
@@ -99,6 +110,7 @@ class DecoratedShortCircuitOperator(_TaskFlowMixin, ShortCircuitOperator):
 class DecoratedBashOperator(_TaskFlowMixin, PythonOperator):
     """`@task.bash`: the function returns the command to run."""
 
+    template_fields: ClassVar[Sequence[str]] = (*PythonOperator.template_fields, "env", "cwd")
     runs_in: RunsIn = "process"
 
     def __init__(
@@ -108,10 +120,12 @@ class DecoratedBashOperator(_TaskFlowMixin, PythonOperator):
         append_env: bool = False,
         cwd: str | None = None,
         skip_on_exit_code: int | Sequence[int] | None = 99,
+        output_processor: Callable[[str], Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         where = self.where()
+        self.output_processor = checked_processor(where, output_processor)
         self.env = checks.mapping(where, "env", env) if env is not None else None
         self.append_env = bool(append_env)
         self.cwd = checks.optional_string(where, "cwd", cwd)
@@ -126,7 +140,7 @@ class DecoratedBashOperator(_TaskFlowMixin, PythonOperator):
                 f"@task.bash {self.task_id!r} must return a non-empty command string, "
                 f"got {command!r}"
             )
-        return await run_bash(
+        output = await run_bash(
             command,
             env=child_environment(self.env, self.append_env),
             cwd=self.cwd,
@@ -135,6 +149,23 @@ class DecoratedBashOperator(_TaskFlowMixin, PythonOperator):
             grace=5.0,
             ti=context.get("ti"),
         )
+        return process_output(self, output, context)
+
+
+class DecoratedVirtualenvOperator(_TaskFlowMixin, PythonVirtualenvOperator):
+    """`@task.virtualenv`: the function runs in a virtualenv built for its requirements."""
+
+
+class DecoratedExternalPythonOperator(_TaskFlowMixin, ExternalPythonOperator):
+    """`@task.external_python(python=...)`: the function runs in that Python."""
+
+
+class DecoratedBranchVirtualenvOperator(_TaskFlowMixin, BranchPythonVirtualenvOperator):
+    pass
+
+
+class DecoratedBranchExternalPythonOperator(_TaskFlowMixin, BranchExternalPythonOperator):
+    pass
 
 
 def infer_multiple_outputs(function: Callable[..., Any]) -> bool:
@@ -318,7 +349,8 @@ def _make(operator_class: type[BaseOperator]) -> Any:
 
 class _TaskNamespace:
     """`@task`, `@task(...)`, `@task.python`, `@task.branch`, `@task.short_circuit`,
-    `@task.bash`, `@task.sensor`; `@task.run_if(condition)` / `@task.skip_if(condition)` above
+    `@task.bash`, `@task.sensor`, `@task.virtualenv`, `@task.external_python` (and their
+    `branch_` variants); `@task.run_if(condition)` / `@task.skip_if(condition)` above
     one of them."""
 
     def __init__(self) -> None:
@@ -327,6 +359,10 @@ class _TaskNamespace:
         self.short_circuit = _make(DecoratedShortCircuitOperator)
         self.bash = _make(DecoratedBashOperator)
         self.sensor = _make(DecoratedSensorOperator)
+        self.virtualenv = _make(DecoratedVirtualenvOperator)
+        self.external_python = _make(DecoratedExternalPythonOperator)
+        self.branch_virtualenv = _make(DecoratedBranchVirtualenvOperator)
+        self.branch_external_python = _make(DecoratedBranchExternalPythonOperator)
 
     def __call__(self, python_callable: Any = None, **kwargs: Any) -> Any:
         return self.python(python_callable, **kwargs)

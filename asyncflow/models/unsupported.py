@@ -21,17 +21,6 @@ TASK_DECORATORS: dict[str, tuple[str, str]] = {
     "kubernetes": ("@task.kubernetes (a function run in a Kubernetes pod)", _ON_THIS_HOST),
     "kubernetes_cmd": ("@task.kubernetes_cmd (a command run in a Kubernetes pod)", _ON_THIS_HOST),
     "docker": ("@task.docker (a function run in a Docker container)", _ON_THIS_HOST),
-    "virtualenv": (
-        "@task.virtualenv (a function run in a throw-away virtualenv)",
-        "install its requirements next to asyncflow and use @task, or run the other "
-        "interpreter with @task.bash",
-    ),
-    "branch_virtualenv": ("@task.branch_virtualenv", "install the requirements; use @task.branch"),
-    "external_python": (
-        "@task.external_python (a function run by another Python interpreter)",
-        "run the other interpreter with @task.bash, or use @task",
-    ),
-    "branch_external_python": ("@task.branch_external_python", "use @task.branch"),
     "pyspark": ("@task.pyspark", _IN_A_TASK),
     "snowpark": ("@task.snowpark", _IN_A_TASK),
     "sql": ("@task.sql (the common.sql provider)", _IN_A_TASK),
@@ -56,28 +45,12 @@ MODULES: dict[str, tuple[str, str]] = {
     "airflow.providers.slack": ("the Slack provider", _IN_A_TASK),
     "airflow.providers.smtp": (
         "the SMTP provider (e-mail)",
-        "send mail from an on_failure_callback with smtplib",
+        "send mail with on_failure_callback=[asyncflow.notifications.EmailNotifier(to=...)]",
     ),
     "airflow.providers.openlineage": ("OpenLineage", "drop it"),
     "airflow.providers.standard.operators.hitl": (
         "human-in-the-loop operators",
         "asyncflow has no approval UI: pause the DAG or use a sensor on a file or flag",
-    ),
-    "airflow.providers.standard.operators.trigger_dagrun": (
-        "TriggerDagRunOperator",
-        "trigger the other DAG with `asyncflow dags trigger` from a BashOperator",
-    ),
-    "airflow.operators.trigger_dagrun": (
-        "TriggerDagRunOperator",
-        "trigger the other DAG with `asyncflow dags trigger` from a BashOperator",
-    ),
-    "airflow.providers.standard.sensors.external_task": (
-        "ExternalTaskSensor / ExternalTaskMarker",
-        "put both DAGs' tasks in one DAG, or wait on a file with FileSensor",
-    ),
-    "airflow.sensors.external_task": (
-        "ExternalTaskSensor / ExternalTaskMarker",
-        "put both DAGs' tasks in one DAG, or wait on a file with FileSensor",
     ),
     "airflow.datasets": (
         "datasets (data-aware scheduling)",
@@ -89,7 +62,6 @@ MODULES: dict[str, tuple[str, str]] = {
     ),
     "airflow.io": ("ObjectStoragePath (object storage)", _IN_A_TASK + " (fsspec)"),
     "airflow.hooks": ("Airflow hooks", _IN_A_TASK),
-    "airflow.notifications": ("notifiers", "use on_failure_callback with a function"),
 }
 
 #: single names (imported from any Airflow module) asyncflow does not provide
@@ -100,15 +72,7 @@ NAMES: dict[str, tuple[str, str]] = {
     "Metadata": MODULES["airflow.assets"],
     "asset": MODULES["airflow.assets"],
     "ObjectStoragePath": MODULES["airflow.io"],
-    "TriggerDagRunOperator": MODULES["airflow.operators.trigger_dagrun"],
-    "ExternalTaskSensor": MODULES["airflow.sensors.external_task"],
-    "ExternalTaskMarker": MODULES["airflow.sensors.external_task"],
-    "PythonVirtualenvOperator": TASK_DECORATORS["virtualenv"],
-    "BranchPythonVirtualenvOperator": TASK_DECORATORS["virtualenv"],
-    "ExternalPythonOperator": TASK_DECORATORS["external_python"],
-    "BranchExternalPythonOperator": TASK_DECORATORS["external_python"],
     "EmailOperator": MODULES["airflow.providers.smtp"],
-    "BaseNotifier": MODULES["airflow.notifications"],
     "XCom": ("the XCom model", "pull values with context['ti'].xcom_pull(...)"),
     "TaskInstance": ("the TaskInstance model", "use context['ti'] inside a task"),
     "DagRun": ("the DagRun model", "use context['dag_run'] inside a task"),
@@ -121,7 +85,8 @@ def task_decorator(name: str) -> UnsupportedAttributeError:
     feature, advice = TASK_DECORATORS.get(
         name,
         (f"@task.{name}", "asyncflow has @task, @task.python, @task.branch, "
-         "@task.short_circuit, @task.bash, @task.sensor, @task.run_if and @task.skip_if"),
+         "@task.short_circuit, @task.bash, @task.sensor, @task.virtualenv, "
+         "@task.external_python, @task.run_if and @task.skip_if"),
     )  # fmt: skip
     return UnsupportedAttributeError(feature, advice)
 

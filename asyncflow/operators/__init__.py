@@ -6,6 +6,13 @@ from asyncflow.operators.datetime import BranchDateTimeOperator
 from asyncflow.operators.empty import EmptyOperator
 from asyncflow.operators.latest_only import LatestOnlyOperator
 from asyncflow.operators.python import BranchPythonOperator, PythonOperator, ShortCircuitOperator
+from asyncflow.operators.python_virtualenv import (
+    BranchExternalPythonOperator,
+    BranchPythonVirtualenvOperator,
+    ExternalPythonOperator,
+    PythonVirtualenvOperator,
+)
+from asyncflow.operators.trigger_dagrun import TriggerDagRunOperator
 from asyncflow.operators.weekday import BranchDayOfWeekOperator
 
 __all__ = [
@@ -13,9 +20,14 @@ __all__ = [
     "BashOperator",
     "BranchDateTimeOperator",
     "BranchDayOfWeekOperator",
+    "BranchExternalPythonOperator",
     "BranchPythonOperator",
+    "BranchPythonVirtualenvOperator",
     "EmptyOperator",
+    "ExternalPythonOperator",
     "LatestOnlyOperator",
     "PythonOperator",
+    "PythonVirtualenvOperator",
     "ShortCircuitOperator",
+    "TriggerDagRunOperator",
 ]

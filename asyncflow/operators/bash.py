@@ -15,7 +15,7 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import anyio
@@ -41,7 +41,11 @@ _PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", 
 ENGINE_MARKER = "ASYNCFLOW_ENGINE_ID"
 
 
-def child_environment(env: Mapping[str, str] | None, append_env: bool) -> dict[str, str]:
+def child_environment(env: Mapping[str, Any] | None, append_env: bool) -> dict[str, str]:
+    """The subprocess's environment; values that are not strings (a pulled XCom's number)
+    are passed as their text."""
+    if env is not None:
+        env = {str(k): v if isinstance(v, str) else str(v) for k, v in env.items()}
     if env is None:
         base = dict(os.environ)
     elif append_env:
@@ -85,6 +89,7 @@ class BashOperator(BaseOperator):
         skip_on_exit_code: int | Sequence[int] | None = 99,
         cwd: str | None = None,
         termination_grace: float = 5.0,
+        output_processor: Callable[[str], Any] | None = None,
         **kwargs: Any,
     ) -> None:
         check_shell_command(bash_command, kwargs.get("task_id"), kwargs.get("dag"))
@@ -104,12 +109,13 @@ class BashOperator(BaseOperator):
         self.termination_grace = checks.duration(
             where, "termination_grace", termination_grace
         ).total_seconds()
+        self.output_processor = checked_processor(where, output_processor)
 
     #: values of `{{ ... }}` in bash_command, handed to the shell as variables (see templating)
     template_env: Mapping[str, str] = {}
 
     async def execute(self, context: Context) -> Any:
-        return await run_bash(
+        output = await run_bash(
             self.bash_command,
             env={**child_environment(self.env, self.append_env), **self.template_env},
             cwd=self.cwd,
@@ -118,6 +124,32 @@ class BashOperator(BaseOperator):
             grace=self.termination_grace,
             ti=context.get("ti"),
         )
+        return process_output(self, output, context)
+
+
+def checked_processor(where: checks.Where, value: Any) -> Callable[[str], Any] | None:
+    if value is not None and not callable(value):
+        raise where.error(f"output_processor={checks.show(value)} is not callable")
+    return value  # type: ignore[no-any-return]
+
+
+def process_output(task: BaseOperator, output: str | None, context: Context) -> Any:
+    """The last output line through `output_processor` (Airflow's), then, with
+    `multiple_outputs`, each key of a dict pushed as its own XCom."""
+    processor: Callable[[str], Any] | None = getattr(task, "output_processor", None)
+    if processor is None:
+        return output
+    try:
+        result = processor(output if output is not None else "")
+    except Exception as exc:
+        raise AsyncflowError(
+            f"DAG {task.dag_id!r}, task {task.task_id!r}: output_processor raised "
+            f"{type(exc).__name__}: {exc} on the output line {output!r:.200}"
+        ) from exc
+    if task.multiple_outputs and isinstance(result, dict):
+        for key, value in result.items():
+            context["ti"].xcom_push(key=str(key), value=value)
+    return result
 
 
 def check_shell_command(command: object, task_id: object, dag: Any = None) -> None:

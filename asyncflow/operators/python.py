@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from asyncflow.models.baseoperator import BaseOperator, Context, RunsIn
 from asyncflow.models.checks import mapping, show
@@ -55,7 +55,7 @@ async def call_callable(
 
 
 class PythonOperator(BaseOperator):
-    template_fields = ("templates_dict", "op_args", "op_kwargs")
+    template_fields: ClassVar[Sequence[str]] = ("templates_dict", "op_args", "op_kwargs")
     ui_color = "#ffefeb"
 
     @property

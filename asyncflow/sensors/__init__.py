@@ -2,6 +2,7 @@
 
 from asyncflow.sensors.base import BaseSensorOperator, PokeReturnValue
 from asyncflow.sensors.bash import BashSensor
+from asyncflow.sensors.external_task import ExternalTaskMarker, ExternalTaskSensor
 from asyncflow.sensors.filesystem import FileSensor
 from asyncflow.sensors.python import PythonSensor
 from asyncflow.sensors.time import DateTimeSensor, TimeDeltaSensor, TimeSensor
@@ -12,6 +13,8 @@ __all__ = [
     "BashSensor",
     "DateTimeSensor",
     "DayOfWeekSensor",
+    "ExternalTaskMarker",
+    "ExternalTaskSensor",
     "FileSensor",
     "PokeReturnValue",
     "PythonSensor",

@@ -144,9 +144,9 @@ def test_the_hook_is_active_only_while_a_file_loads(tmp_path: Path) -> None:
         ),
         ("from airflow.hooks.http_hook import HttpHook", "Airflow hooks", "@task"),
         (
-            "from airflow.providers.standard.operators.python import PythonVirtualenvOperator",
-            "@task.virtualenv",
-            "requirements",
+            "from airflow.providers.standard.operators.hitl import ApprovalOperator",
+            "human-in-the-loop",
+            "sensor",
         ),
         ("from airflow.operators.bash import BashOperatr", "BashOperatr", "has BashOperator"),
         ("import airflow.contrib.hooks", "airflow.contrib", "@task"),

@@ -42,7 +42,7 @@ EXPECTED_ERRORS = {
     "exits": "exit code 7",
     "killed": "SIGKILL",
     "times_out": "execution_timeout",
-    "unserializable": "JSON-serializable",
+    "unserializable": "builtins.object (<object object at",
 }
 
 

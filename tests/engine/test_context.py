@@ -181,3 +181,17 @@ async def test_templates_inside_a_heredoc_render_the_value_itself() -> None:
         BashOperator(task_id="quoted", bash_command="cat <<'EOF'\nday={{ ds }}\nEOF")
     result = await run_dag(dag, logical_date=WHEN)
     assert result.xcoms == {"sql": "WHERE ds = '2024-03-05';", "quoted": "day=2024-03-05"}
+
+
+async def test_task_instance_key_str_and_empty_inlets_outlets() -> None:
+    seen: dict[str, Any] = {}
+
+    def capture(**context: Any) -> None:
+        seen.update(context)
+
+    with DAG("ctx_keys", schedule=None) as dag:
+        PythonOperator(task_id="capture", python_callable=capture)
+    result = await run_dag(dag, logical_date=WHEN)
+    assert result.states["capture"] == "success"
+    assert seen["task_instance_key_str"] == "ctx_keys__capture__20240305"
+    assert seen["inlets"] == [] and seen["outlets"] == []

@@ -107,3 +107,18 @@ def test_param_form_keywords_are_accepted_and_string_checks_enforced() -> None:
 def test_a_param_keyword_asyncflow_does_not_check_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match=r"\['uniqueItems'\] are not supported"):
         Param([1], type="array", uniqueItems=True)
+
+
+@pytest.mark.parametrize("text", ["PT15M", "P1D", "PT2H", "P1Y2M3W4DT5H6M7.5S", "pt1s"])
+def test_a_duration_param_accepts_iso_8601_durations(text: str) -> None:
+    from asyncflow import Param
+
+    assert Param(text, type="string", format="duration").resolve("d") == text
+
+
+@pytest.mark.parametrize("text", ["P", "PT", "15M", "P1H", "PT1D", "1 day"])
+def test_a_duration_param_refuses_what_is_not_one(text: str) -> None:
+    from asyncflow import Param, ParamValidationError
+
+    with pytest.raises(ParamValidationError, match="not a valid duration"):
+        Param("PT1M", type="string", format="duration").resolve("d", text)
