@@ -180,8 +180,8 @@ async def test_map_zip_and_concat() -> None:
         return [v for (t, i), v in sorted(values.items()) if t == task_id and i >= 0]
 
     assert of("mapped") == [100, 200, 300]
-    assert of("zipped") == [[1, "a"], [2, "b"]]
-    assert of("zipped_long") == [[1, "a"], [2, "b"], [3, None]]
+    assert of("zipped") == [(1, "a"), (2, "b")]  # tuples round-trip (xcom_codec)
+    assert of("zipped_long") == [(1, "a"), (2, "b"), (3, None)]
     assert of("joined") == [1, 2, 3, "a", "b"]
 
 
