@@ -142,7 +142,11 @@ def clear(cli: Cli) -> int:
     rows: list[dict[str, Any]] = []
     for run in runs:
         rows.extend({"run_id": run.run_id, **row} for row in _clear_run(cli, dag, run, wanted))
-    cli.out.rows(rows, ("run_id", "task_id", "was", "try_number"), empty="nothing to clear")
+    # through the daemon's API the answer is the task ids; from the database, also what was
+    columns: tuple[str, ...] = ("run_id", "task_id", "was", "try_number")
+    if not any("was" in row for row in rows):
+        columns = ("run_id", "task_id")
+    cli.out.rows(rows, columns, empty="nothing to clear")
     return 0
 
 
