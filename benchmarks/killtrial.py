@@ -88,7 +88,8 @@ def trial(tasks: int, rng: random.Random) -> dict[str, object]:
     database = root / "state" / "asyncflow.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASYNCFLOW_", "NOTIFY_"))}
     env.update(ASYNCFLOW_HOME=str(root / "state"), ASYNCFLOW_LOG_FORMAT="json",
-               ASYNCFLOW_PARALLELISM="16", ASYNCFLOW_DRAIN_TIMEOUT="1")  # fmt: skip
+               ASYNCFLOW_PARALLELISM="16", ASYNCFLOW_PROCESS_SLOTS="16",
+               ASYNCFLOW_DRAIN_TIMEOUT="1")  # fmt: skip
     daemon = start(root, env)
     states = "SELECT task_id, state FROM task_instance WHERE dag_id='trial'"
     wait(lambda: query(database, states), 20)
