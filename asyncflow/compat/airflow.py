@@ -76,6 +76,7 @@ _ASSETS = {
             "AssetWatcher",
             "Dataset",
             "Metadata",
+            "AssetAccessControl",
             "Model",
         )
     },

@@ -338,3 +338,13 @@ class Metadata:
     asset: Asset
     extra: dict[str, Any]
     alias: AssetAlias | None = None
+
+
+@dataclass(frozen=True)
+class AssetAccessControl:
+    """Airflow's multi-team access rules for an asset (`Asset(access_control=...)`). asyncflow
+    has no teams: accepted so that such DAG files load, and shown, never enforced."""
+
+    producer_teams: tuple[str, ...] | list[str] = ()
+    consumer_teams: tuple[str, ...] | list[str] = ()
+    allow_global: bool = True
