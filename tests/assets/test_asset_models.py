@@ -68,3 +68,23 @@ def test_outlets_and_inlets_take_assets_only() -> None:
         assert task.outlets == [Asset("a")] and task.inlets == [Asset("b")]
         with pytest.raises(DagDefinitionError, match="not an Asset"):
             EmptyOperator(task_id="u", outlets=["s3://b/k"])
+
+
+def test_airflow_import_paths_serve_assets() -> None:
+    from asyncflow.compat.airflow import activate
+
+    with activate() as active:
+        if not active:
+            pytest.skip("the real Airflow is installed")
+        from airflow.datasets import Dataset as AirflowDataset  # type: ignore[import-not-found]
+        from airflow.sdk import (  # type: ignore[import-not-found]
+            Asset as AirflowAsset,
+        )
+        from airflow.sdk import AssetAlias as AirflowAlias
+        from airflow.sdk import AssetWatcher as AirflowWatcher
+        from airflow.sdk import asset as airflow_asset
+
+    from asyncflow import AssetWatcher, asset
+
+    assert (AirflowAsset, AirflowAlias, AirflowDataset) == (Asset, AssetAlias, Dataset)
+    assert (AirflowWatcher, airflow_asset) == (AssetWatcher, asset)
