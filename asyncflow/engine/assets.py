@@ -164,7 +164,7 @@ class AssetScheduling:
             record = ti.run.record
             source = {
                 "source_dag_id": record.dag_id, "source_run_id": record.run_id,
-                "source_task_id": ti.task_id,
+                "source_task_id": ti.task_id, "source_map_index": ti.map_index,
                 "source_interval": (record.data_interval_start, record.data_interval_end),
             }  # fmt: skip
         event = AssetEvent(self.next_id, key, extra, now, source_aliases=aliases, **source)

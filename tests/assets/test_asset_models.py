@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asyncflow import DAG, Asset, AssetAlias, AssetAll, AssetAny, Dataset, DagDefinitionError
+from asyncflow import DAG, Asset, AssetAlias, AssetAll, AssetAny, DagDefinitionError, Dataset
 from asyncflow.operators import EmptyOperator
 from asyncflow.timetables.assets import AssetTriggeredTimetable
 
