@@ -25,6 +25,16 @@ from asyncflow.exceptions import (
     TaskDeferred,
     TaskNotFound,
 )
+from asyncflow.models.asset import (
+    Asset,
+    AssetAlias,
+    AssetAll,
+    AssetAny,
+    AssetWatcher,
+    Dataset,
+    Metadata,
+)
+from asyncflow.models.assetdecorator import asset
 from asyncflow.models.baseoperator import BaseOperator, chain, cross_downstream
 from asyncflow.models.connection import BaseHook, Connection
 from asyncflow.models.current import get_current_context
@@ -37,7 +47,7 @@ from asyncflow.models.taskgroup import TaskGroup, task_group
 from asyncflow.models.trigger_rule import TriggerRule, WeightRule
 from asyncflow.models.variable import Variable
 from asyncflow.models.xcom_arg import XComArg
-from asyncflow.records import DagRun, DagRunType, TaskInstance
+from asyncflow.records import AssetEvent, DagRun, DagRunType, TaskInstance
 from asyncflow.states import DagRunState, TaskState
 from asyncflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -70,6 +80,12 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DAG",
+    "Asset",
+    "AssetAlias",
+    "AssetAll",
+    "AssetAny",
+    "AssetEvent",
+    "AssetWatcher",
     "AsyncflowError",
     "AsyncflowFailException",
     "AsyncflowSkipException",
@@ -89,10 +105,12 @@ __all__ = [
     "DagRunState",
     "DagRunStateChanged",
     "DagRunType",
+    "Dataset",
     "Engine",
     "EventsMissed",
     "FakeClock",
     "Label",
+    "Metadata",
     "NotSupportedError",
     "Param",
     "ParamValidationError",
@@ -113,6 +131,7 @@ __all__ = [
     "WeightRule",
     "XComArg",
     "__version__",
+    "asset",
     "chain",
     "cross_downstream",
     "dag",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from asyncflow.states import DagRunState, TaskState
 
@@ -14,6 +14,7 @@ class DagRunType(StrEnum):
     SCHEDULED = "scheduled"
     MANUAL = "manual"
     BACKFILL = "backfill"
+    ASSET_TRIGGERED = "asset_triggered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +64,37 @@ class ImportErrorRecord:
     message: str
     stacktrace: str
     timestamp: datetime
+
+
+class AssetKey(NamedTuple):
+    """How the engine and the store know an asset: its name and its URI."""
+
+    name: str
+    uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class AssetEvent:
+    """One update of an asset: by a task's success (`source_*` name it), or by a watcher's
+    trigger; `source_aliases` the aliases the task recorded it under."""
+
+    id: int
+    asset: AssetKey
+    extra: dict[str, Any]
+    timestamp: datetime
+    source_dag_id: str | None = None
+    source_run_id: str | None = None
+    source_task_id: str | None = None
+    source_map_index: int = -1
+    source_aliases: tuple[str, ...] = ()
+    #: the data interval of the run that produced it (an asset-triggered run's interval spans
+    #: these, as in Airflow 2)
+    source_interval: tuple[datetime, datetime] | None = None
+
+    @property
+    def uri(self) -> str:
+        return self.asset.uri
+
+    @property
+    def name(self) -> str:
+        return self.asset.name

@@ -9,6 +9,15 @@ import asyncflow
 
 EXPECTED = [
     "DAG",
+    "Asset",
+    "AssetAlias",
+    "AssetAll",
+    "AssetAny",
+    "AssetEvent",
+    "AssetWatcher",
+    "Dataset",
+    "Metadata",
+    "asset",
     "AsyncflowError",
     "AsyncflowFailException",
     "AsyncflowSkipException",

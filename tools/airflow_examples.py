@@ -67,7 +67,24 @@ def _minute_branch(logical: datetime) -> Expectation:
 
 
 F_ = S  # run state: success
+_ASSET_DAGS = (  # one manual run each: every task succeeds in Airflow too
+    "asset_s3_bucket_producer", "asset_alias_example_alias_producer", "asset_s3_bucket_consumer",
+    "asset_alias_example_alias_consumer", "asset_s3_bucket_producer_with_no_taskflow",
+    "asset_alias_example_alias_producer_with_no_taskflow",
+    "asset_s3_bucket_consumer_with_no_taskflow",
+    "asset_alias_example_alias_consumer_with_no_taskflow", "asset1_producer", "asset2_producer",
+    "consumes_asset_decorator", "example_asset_with_watchers", "asset_produces_1",
+    "asset_produces_2", "asset_consumes_1", "asset_consumes_1_and_2",
+    "asset_consumes_1_never_scheduled", "asset_consumes_unknown_never_scheduled",
+    "consume_1_and_2_with_asset_expressions", "consume_1_or_2_with_asset_expressions",
+    "consume_1_or_both_2_and_3_with_asset_expressions",
+    "conditional_asset_and_time_based_timetable", "read_asset_event",
+    "asset_with_extra_by_yield", "asset_with_extra_by_context",
+    "asset_with_extra_from_classic_operator", "team_analytics_producer", "team_ml_consumer",
+    "example_asset_state_store_producer", "example_asset_state_store_consumer",
+)  # fmt: skip
 _ALL_SUCCESS = (
+    *_ASSET_DAGS,
     "child_dag", "example_branch_labels",
     "example_complex", "example_custom_weight", "example_dag_decorator", "example_display_name",
     "example_dynamic_task_mapping", "example_dynamic_task_mapping_with_no_taskflow_operators",

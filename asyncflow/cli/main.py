@@ -118,6 +118,13 @@ def _other_commands(b: _Builder, sub: Any) -> None:
 
     run_filters(p)
 
+    group = sub.add_parser("assets", help="assets (data-aware scheduling) and their events")
+    assets = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    b.leaf(assets, "list", "asyncflow.cli.assets:list_assets", "the assets the DAGs name")
+    p = b.leaf(assets, "events", "asyncflow.cli.assets:list_events", "asset events, newest first")
+    p.add_argument("--asset", metavar="URI", help="only the events of the asset with this URI")
+    p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+
     group = sub.add_parser("db", help="the database: migrate, check, clean, reset")
     db = group.add_subparsers(dest="command", metavar="COMMAND", required=True)
     b.leaf(db, "migrate", "asyncflow.cli.db:migrate", "create or upgrade the schema")

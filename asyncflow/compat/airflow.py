@@ -65,6 +65,39 @@ _CORE = {
     "get_current_context": _M + "current:get_current_context",
     "BaseNotifier": "asyncflow.notifications.base:BaseNotifier",
 }
+_ASSETS = {
+    **{
+        name: _M + f"asset:{name}"
+        for name in (
+            "Asset",
+            "AssetAlias",
+            "AssetAll",
+            "AssetAny",
+            "AssetWatcher",
+            "Dataset",
+            "Metadata",
+            "AssetAccessControl",
+            "Model",
+        )
+    },
+    "asset": _M + "assetdecorator:asset",
+    "AssetOrTimeSchedule": "asyncflow.timetables.assets:AssetOrTimeSchedule",
+}
+_CORE.update(_ASSETS)
+_CORE.update(
+    {
+        "CronTriggerTimetable": "asyncflow.timetables:CronTriggerTimetable",
+        "DeltaTriggerTimetable": "asyncflow.timetables:DeltaTriggerTimetable",
+        "CronDataIntervalTimetable": "asyncflow.timetables:CronDataIntervalTimetable",
+        "DeltaDataIntervalTimetable": "asyncflow.timetables:DeltaDataIntervalTimetable",
+    }
+)
+_DATASETS = {
+    "Dataset": _M + "asset:Dataset",
+    "DatasetAlias": _M + "asset:AssetAlias",
+    "DatasetAll": _M + "asset:AssetAll",
+    "DatasetAny": _M + "asset:AssetAny",
+}
 _BASH = {"BashOperator": _O + "bash:BashOperator"}
 _PYTHON = {
     "get_current_context": _CORE["get_current_context"],
@@ -127,11 +160,13 @@ _EXCEPTIONS.update(
 _T = "asyncflow.triggers."
 _TRIGGER_BASE = {
     name: _T + f"base:{name}"
-    for name in ("BaseTrigger", "TriggerEvent", "StartTriggerArgs", "TaskSuccessEvent",
-                 "TaskFailedEvent", "TaskSkippedEvent")
+    for name in ("BaseTrigger", "BaseEventTrigger", "TriggerEvent", "StartTriggerArgs",
+                 "TaskSuccessEvent", "TaskFailedEvent", "TaskSkippedEvent")
 }  # fmt: skip
 _TEMPORAL = {n: _T + f"temporal:{n}" for n in ("DateTimeTrigger", "TimeDeltaTrigger")}
-_FILE_TRIGGERS = {n: _T + f"file:{n}" for n in ("FileTrigger", "FileDeleteTrigger")}
+_FILE_TRIGGERS = {
+    n: _T + f"file:{n}" for n in ("FileTrigger", "FileDeleteTrigger", "DirectoryFileDeleteTrigger")
+}
 _STATE_TRIGGERS = {n: _T + f"external_task:{n}" for n in ("TaskStateTrigger", "DagStateTrigger")}
 _DELTA_SENSOR["TimeDeltaSensorAsync"] = _S + "time:TimeDeltaSensorAsync"
 _DATETIME_SENSOR["DateTimeSensorAsync"] = _S + "time:DateTimeSensorAsync"
@@ -224,6 +259,11 @@ MODULES: dict[str, dict[str, str]] = {
     _STD + "sensors.date_time": _DATETIME_SENSOR,
     _STD + "sensors.weekday": _WEEKDAY_SENSOR,
     _STD + "utils.weekday": _WEEKDAY,
+    "airflow.datasets": _DATASETS,
+    "airflow.sdk.definitions.asset": _ASSETS,
+    "airflow.sdk.definitions.asset.decorators": {"asset": _ASSETS["asset"]},
+    "airflow.timetables.assets": {"AssetOrTimeSchedule": _ASSETS["AssetOrTimeSchedule"]},
+    "airflow.timetables.datasets": {"DatasetOrTimeSchedule": _ASSETS["AssetOrTimeSchedule"]},
     "airflow.triggers.base": _TRIGGER_BASE,
     "airflow.triggers.temporal": _TEMPORAL,
     "airflow.triggers.file": _FILE_TRIGGERS,

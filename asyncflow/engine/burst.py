@@ -14,7 +14,16 @@ import anyio
 
 from asyncflow.engine.events import Event
 from asyncflow.engine.live import LiveRun, LiveTI
-from asyncflow.store.base import DagRow, NewRun, TIKey, TIRow, WriteBatch, XComKey, XComRow
+from asyncflow.store.base import (
+    AssetWrites,
+    DagRow,
+    NewRun,
+    TIKey,
+    TIRow,
+    WriteBatch,
+    XComKey,
+    XComRow,
+)
 
 if TYPE_CHECKING:
     from asyncflow.engine.context import RuntimeTaskInstance
@@ -38,8 +47,8 @@ CallbackJob = tuple[list[Any], "Context", str]
 
 class Burst:
     __slots__ = (
-        "after", "callbacks", "dag_rows", "deferrals", "events", "new_runs", "runs", "starts",
-        "ti_deletes", "ti_inserts", "ti_rows", "tis", "xcom_clears", "xcoms",
+        "after", "assets", "callbacks", "dag_rows", "deferrals", "events", "new_runs", "runs",
+        "starts", "ti_deletes", "ti_inserts", "ti_rows", "tis", "xcom_clears", "xcoms",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -54,6 +63,7 @@ class Burst:
         self.dag_rows: list[DagRow] = []
         #: deferrals changed: the latest of each task instance is written (None: deleted)
         self.deferrals: dict[LiveTI, Deferral | None] = {}
+        self.assets = AssetWrites()  # asset rows, events, queues (engine/assets.py)
         # acted on after the commit
         self.events: list[Event] = []
         self.starts: list[Start] = []
@@ -79,6 +89,7 @@ class Burst:
         return bool(
             self.tis or self.runs or self.new_runs or self.ti_inserts or self.ti_rows
             or self.ti_deletes or self.xcoms or self.xcom_clears or self.dag_rows or self.deferrals
+            or self.assets
         )  # fmt: skip
 
     def batch(self) -> WriteBatch:
@@ -99,6 +110,7 @@ class Burst:
                 for ti, d in self.deferrals.items()
                 if d is None
             ],
+            assets=self.assets,
         )
 
     def committed(self) -> None:

@@ -142,6 +142,8 @@ class Deferrals(Dispatch):
         state = _ENDS.get(event.state, TaskState.FAILED)
         if state is TaskState.FAILED:
             ti.error = f"the trigger ended the task as {event.state}"
+        elif state is TaskState.SUCCESS and ti.task.outlets and self.assets is not None:
+            self.assets.task_succeeded(ti, None, now)
         self.settle(ti, state, now)
         callbacks: Any = {
             TaskState.SUCCESS: ti.task.on_success_callback,

@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import anyio
 
@@ -37,6 +37,9 @@ from asyncflow.states import (
     TaskState,
 )
 from asyncflow.store.base import XComKey, XComRow
+
+if TYPE_CHECKING:
+    from asyncflow.engine.assets import AssetScheduling
 
 log = get_logger("asyncflow.scheduler")
 
@@ -78,6 +81,9 @@ Timer = tuple[datetime, int, Callable[[datetime], None]]
 
 
 class Dispatch:
+    #: asset events and asset-triggered runs (engine/assets.py), when the engine has them
+    assets: AssetScheduling | None = None
+
     def __init__(self, *, bus: EventBus, parallelism: int, pools: dict[str, int],
                  max_lost_attempts: int = 3,
                  kind_slots: dict[str, int] | None = None) -> None:  # fmt: skip
@@ -149,7 +155,7 @@ class Dispatch:
             return
         self._set(ti, SCHEDULED, now)
         if type(task) is EmptyOperator and not (
-            task.on_success_callback or task.on_execute_callback
+            task.on_success_callback or task.on_execute_callback or task.outlets
         ):
             ti.start_date = ti.end_date = now
             ti.duration = 0.0
@@ -243,7 +249,10 @@ class Dispatch:
             run.xcoms, now, ti.map_index,
         )  # fmt: skip
         rti.first_poke, rti.pokes = ti.first_poke, ti.pokes + 1
-        return task_context(self._base_context(run), ti.task, rti), rti
+        context = task_context(self._base_context(run), ti.task, rti)
+        if self.assets is not None:
+            self.assets.extend_context(context, ti)
+        return context, rti
 
     def start_attempt(
         self, ti: LiveTI, context: Context, rti: RuntimeTaskInstance, now: datetime
@@ -389,6 +398,8 @@ class Dispatch:
                 target = run.tis.get(skip_id)
                 if target is not None and target.state in (NONE, SCHEDULED):
                     self.settle(target, TaskState.SKIPPED, now)
+            if task.outlets and self.assets is not None:  # its events commit with its success
+                self.assets.task_succeeded(ti, attempt.outlet_events, now)
             self.settle(ti, TaskState.SUCCESS, now)
             callbacks = task.on_success_callback
         elif ending is Ending.SKIPPED:

@@ -18,7 +18,7 @@ import anyio
 from anyio import CapacityLimiter
 
 from asyncflow.clock import Clock, SystemClock
-from asyncflow.engine import backfill, commands, external, operations, recovery
+from asyncflow.engine import assets, backfill, commands, external, operations, recovery
 from asyncflow.engine.context import DEFAULT_MAX_XCOM_BYTES, EngineForTasks
 from asyncflow.engine.dagruns import Schedules, manual_run
 from asyncflow.engine.dagsource import DagSource, check_dag
@@ -112,6 +112,7 @@ class Engine:
         self.logs_folder = Path(logs_folder) if logs_folder is not None else None
         self._scheduler: Scheduler | None = None
         self._schedules: Schedules | None = None
+        self._assets: assets.AssetScheduling | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._closed = False
         self._stopped: bool | None = None  # what stop() answered
@@ -200,6 +201,7 @@ class Engine:
         schedules = Schedules(mirror, enabled=self.run_schedules)
         scheduler.step_hooks.append(schedules)
         self._scheduler, self._schedules = scheduler, schedules
+        self._assets = await assets.attach(scheduler, store, enabled=self.run_schedules)
         now = self.clock.now()
         paused = await store.get_paused()
         for dag in dags:
@@ -212,6 +214,7 @@ class Engine:
         for dag in dags:
             latest = await store.latest_automated_run(dag.dag_id)
             schedules.prime(dag.dag_id, latest, now)
+        self._assets.refresh(now)
         limiter = CapacityLimiter(self.slots.thread)
         log.info("engine limits", parallelism=self.slots.parallelism,
                  thread_slots=self.slots.thread, process_slots=self.slots.process)  # fmt: skip
@@ -230,6 +233,8 @@ class Engine:
         await tg.__aenter__()
         self._tg = tg
         await tg.start(run_scheduler)
+        if self._assets.watchers is not None:
+            tg.start_soon(self._assets.watchers.run)
         scheduler.wake()
         await self._sync()  # recovery and start-up changes are committed before we return
         if self._poll_interval is not None:
@@ -380,6 +385,8 @@ class Engine:
                 schedules.prime(dag_id, latest[dag_id], now)
             for dag_id in gone:
                 mirror.remove_dag(dag_id)
+            if self._assets is not None:
+                self._assets.refresh(now)
 
         await self._in_loop(apply)
         for dag_id in fresh:

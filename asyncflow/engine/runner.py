@@ -58,6 +58,8 @@ class Attempt:
     reschedule_at: datetime | None = None
     first_poke: datetime | None = None
     deferred: DeferRequest | None = None
+    #: `context["outlet_events"]` of a task with outlets: the extras of its asset events
+    outlet_events: Any = None
 
 
 #: (next_method, next_kwargs): the attempt resumes a deferred try instead of running execute
@@ -153,6 +155,8 @@ async def _run(task: BaseOperator, context: Context, ti: RuntimeTaskInstance,
             took = anyio.current_time() - started
             if took > limit:  # it never yielded to be cancelled: a late result is no success
                 return Attempt(Ending.FAILED, _late(timeout, took, task))
+        if inspect.isgenerator(result):  # a task yielding Metadata(asset, extra)
+            result = _take_metadata(result, context)
         if result is not None and task.do_xcom_push:
             ti.xcom_push(RETURN_KEY, result)
         if task.map_source_keys:
@@ -189,7 +193,25 @@ async def _run(task: BaseOperator, context: Context, ti: RuntimeTaskInstance,
             exception=shown,
         )
         return Attempt(Ending.FAILED, _describe(exc))
-    return Attempt(Ending.SUCCESS, None, ti.pushed, ti.skipped)
+    return Attempt(Ending.SUCCESS, None, ti.pushed, ti.skipped,
+                   outlet_events=context.get("outlet_events"))  # fmt: skip
+
+
+def _take_metadata(results: Any, context: Context) -> Any:
+    """Airflow's `yield Metadata(asset, extra)`: each sets the extra of an outlet's event;
+    anything else yielded is the task's return value (a list)."""
+    from asyncflow.models.asset import Metadata
+
+    others = []
+    outlet_events = context.get("outlet_events")
+    for item in results:
+        if isinstance(item, Metadata):
+            if outlet_events is None:
+                raise TypeError(f"the task yielded {item!r} but has no outlets=[...]")
+            outlet_events.take(item)
+        else:
+            others.append(item)
+    return others or None
 
 
 def check_mappable(task: BaseOperator, ti: RuntimeTaskInstance) -> None:

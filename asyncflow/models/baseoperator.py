@@ -24,6 +24,7 @@ from asyncflow.exceptions import (
     TaskDeferred,
 )
 from asyncflow.models import checks
+from asyncflow.models.asset import BaseAsset, outlets_of
 from asyncflow.models.dag import DAG, current_dag
 from asyncflow.models.docs import read_doc_md, warn_unsent_email
 from asyncflow.models.param import Param, as_params, check_defaults
@@ -179,6 +180,8 @@ class BaseOperator:
         email_on_retry: bool = True,
         task_group: TaskGroup | None = None,
         task_display_name: str | None = None,
+        outlets: Any = None,
+        inlets: Any = None,
         **kwargs: Any,
     ) -> None:
         _check_owners({"dag": dag, "task_group": task_group, "task_id": task_id})
@@ -269,6 +272,11 @@ class BaseOperator:
             fileloc=where.fileloc,
             task_id=task_id,
         )
+        try:  # the assets this task updates on success, and those it reads
+            self.outlets: list[BaseAsset] = outlets_of(outlets, what="outlets")
+            self.inlets: list[BaseAsset] = outlets_of(inlets, what="inlets")
+        except ValueError as exc:
+            raise where.error(str(exc)) from None
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self._dag: DAG | None = None

@@ -52,25 +52,12 @@ MODULES: dict[str, tuple[str, str]] = {
         "human-in-the-loop operators",
         "asyncflow has no approval UI: pause the DAG or use a sensor on a file or flag",
     ),
-    "airflow.datasets": (
-        "datasets (data-aware scheduling)",
-        "schedule on time, or trigger the consumer DAG with `asyncflow dags trigger`",
-    ),
-    "airflow.assets": (
-        "assets (data-aware scheduling)",
-        "schedule on time, or trigger the consumer DAG with `asyncflow dags trigger`",
-    ),
     "airflow.io": ("ObjectStoragePath (object storage)", _IN_A_TASK + " (fsspec)"),
     "airflow.hooks": ("Airflow hooks", _IN_A_TASK),
 }
 
 #: single names (imported from any Airflow module) asyncflow does not provide
 NAMES: dict[str, tuple[str, str]] = {
-    "Asset": MODULES["airflow.assets"],
-    "AssetAlias": MODULES["airflow.assets"],
-    "Dataset": MODULES["airflow.datasets"],
-    "Metadata": MODULES["airflow.assets"],
-    "asset": MODULES["airflow.assets"],
     "ObjectStoragePath": MODULES["airflow.io"],
     "EmailOperator": MODULES["airflow.providers.smtp"],
     "XCom": ("the XCom model", "pull values with context['ti'].xcom_pull(...)"),

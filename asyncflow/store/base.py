@@ -102,6 +102,64 @@ class DeferralRow(NamedTuple):
     fired: bool
 
 
+class AssetRow(NamedTuple):
+    """An asset a loaded DAG names (schedule, outlets, inlets); `extra` JSON text."""
+
+    name: str
+    uri: str
+    group: str
+    extra: str
+    updated_at: str
+
+
+class AssetEventRow(NamedTuple):
+    """An asset event: its id (given by the engine, increasing), the asset, `extra` and
+    `source_aliases` as JSON text, and the task (or nothing: a watcher) that produced it."""
+
+    id: int
+    name: str
+    uri: str
+    extra: str
+    timestamp: str
+    source_dag_id: str | None
+    source_run_id: str | None
+    source_task_id: str | None
+    source_map_index: int
+    source_aliases: str
+    source_interval_start: str | None
+    source_interval_end: str | None
+
+
+class AssetQueueRow(NamedTuple):
+    """An event waiting for the next asset-triggered run of `dag_id` (Airflow's
+    AssetDagRunQueue, one row per event)."""
+
+    dag_id: str
+    event_id: int
+
+
+class AssetConsumedRow(NamedTuple):
+    """Run `run_id` of `dag_id` was triggered by (consumed) event `event_id`."""
+
+    dag_id: str
+    run_id: str
+    event_id: int
+
+
+@dataclass(slots=True)
+class AssetWrites:
+    """A burst's asset changes. Consumed rows also delete their queue rows, and are skipped
+    (with those deletes) when their run's insert conflicted."""
+
+    assets: list[AssetRow] = field(default_factory=list)
+    events: list[AssetEventRow] = field(default_factory=list)
+    queue: list[AssetQueueRow] = field(default_factory=list)
+    consumed: list[AssetConsumedRow] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.assets or self.events or self.queue or self.consumed)
+
+
 class TIKey(NamedTuple):
     """One task instance (a row to delete: a deferral, a mapped task's -1 once expanded)."""
 
@@ -250,12 +308,13 @@ class WriteBatch:
     dags: list[DagRow] = field(default_factory=list)
     deferrals: list[DeferralRow] = field(default_factory=list)
     deferral_clears: list[TIKey] = field(default_factory=list)
+    assets: AssetWrites = field(default_factory=AssetWrites)
 
     def __bool__(self) -> bool:
         return bool(
             self.new_runs or self.run_updates or self.ti_inserts or self.ti_updates
             or self.ti_deletes or self.xcoms or self.xcom_clears or self.dags or self.deferrals
-            or self.deferral_clears
+            or self.deferral_clears or self.assets
         )  # fmt: skip
 
 
@@ -364,6 +423,37 @@ class Store(ABC):
 
     @abstractmethod
     async def get_pools(self) -> dict[str, int]: ...
+
+    # -- assets -------------------------------------------------------------------------------
+    @abstractmethod
+    async def get_assets(self) -> list[AssetRow]:
+        """Every asset a loaded DAG named, by name."""
+
+    @abstractmethod
+    async def get_asset_events(
+        self, *, uri: str | None = None, name: str | None = None, limit: int | None = None
+    ) -> list[AssetEventRow]:
+        """Asset events (of the asset with that uri/name), newest first."""
+
+    @abstractmethod
+    async def get_asset_queue(self) -> list[tuple[str, AssetEventRow]]:
+        """(dag_id, event) for every event waiting for its DAG's next asset-triggered run."""
+
+    @abstractmethod
+    async def get_asset_aliases(self) -> list[tuple[str, str, str]]:
+        """(alias, asset name, asset uri): which assets each alias has been resolved to."""
+
+    @abstractmethod
+    async def last_asset_event_id(self) -> int:
+        """The largest asset event id (0 when none)."""
+
+    @abstractmethod
+    def get_run_asset_events_sync(self, dag_id: str, run_id: str) -> list[AssetEventRow]:
+        """The events that triggered the run, oldest first (task code reads them)."""
+
+    @abstractmethod
+    def get_asset_events_sync(self, name: str, uri: str, limit: int) -> list[AssetEventRow]:
+        """The asset's latest `limit` events, oldest first (a task's inlet_events)."""
 
     # -- deleting history ---------------------------------------------------------------------
     @abstractmethod

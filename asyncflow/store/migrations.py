@@ -117,6 +117,44 @@ STEPS: list[str] = [
         PRIMARY KEY (dag_id, run_id, task_id, map_index)
     ) WITHOUT ROWID;
     """,
+    # 6: assets: those the DAGs name, their events, the events each asset-scheduled DAG has
+    # not yet run on (Airflow's AssetDagRunQueue), and the events each run consumed
+    """
+    CREATE TABLE asset (
+        name        TEXT NOT NULL,
+        uri         TEXT NOT NULL,
+        "group"     TEXT NOT NULL DEFAULT 'asset',
+        extra       TEXT NOT NULL DEFAULT '{}',
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (name, uri)
+    );
+    CREATE TABLE asset_event (
+        id                     INTEGER PRIMARY KEY,
+        name                   TEXT NOT NULL,
+        uri                    TEXT NOT NULL,
+        extra                  TEXT NOT NULL DEFAULT '{}',
+        timestamp              TEXT NOT NULL,
+        source_dag_id          TEXT,
+        source_run_id          TEXT,
+        source_task_id         TEXT,
+        source_map_index       INTEGER NOT NULL DEFAULT -1,
+        source_aliases         TEXT NOT NULL DEFAULT '[]',
+        source_interval_start  TEXT,
+        source_interval_end    TEXT
+    );
+    CREATE INDEX asset_event_asset ON asset_event (uri, name);
+    CREATE TABLE asset_queue (
+        dag_id    TEXT NOT NULL,
+        event_id  INTEGER NOT NULL,
+        PRIMARY KEY (dag_id, event_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE asset_run_event (
+        dag_id    TEXT NOT NULL,
+        run_id    TEXT NOT NULL,
+        event_id  INTEGER NOT NULL,
+        PRIMARY KEY (dag_id, run_id, event_id)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 LATEST = len(STEPS)

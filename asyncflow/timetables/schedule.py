@@ -5,6 +5,7 @@
     "@daily", "30 2 * * *"    CronDataIntervalTimetable in the DAG's time zone
     timedelta(hours=6)        DeltaDataIntervalTimetable
     a Timetable instance      itself, once its validate() passes
+    Asset(...), [a, b], a | b AssetTriggeredTimetable: runs when the assets are updated
 
 Anything else raises `InvalidScheduleError` naming the DAG, the value and what to write instead.
 """
@@ -14,14 +15,19 @@ from __future__ import annotations
 from datetime import timedelta, tzinfo
 
 from asyncflow.exceptions import InvalidScheduleError
+from asyncflow.models.asset import as_condition
 from asyncflow.timetables._cron import PRESETS, resolve_timezone
+from asyncflow.timetables.assets import AssetTriggeredTimetable
 from asyncflow.timetables.base import Timetable
 from asyncflow.timetables.interval import CronDataIntervalTimetable, DeltaDataIntervalTimetable
 from asyncflow.timetables.simple import NullTimetable, OnceTimetable
 
 __all__ = ["PRESETS", "create_timetable"]
 
-_KINDS = f"a cron string, a preset (@once, {', '.join(PRESETS)}), a timedelta, None or a Timetable"
+_KINDS = (
+    f"a cron string, a preset (@once, {', '.join(PRESETS)}), a timedelta, None, a Timetable, "
+    "or assets (Asset(...), a list of them, a | b, a & b)"
+)
 
 
 def create_timetable(
@@ -58,6 +64,9 @@ def _create(schedule: object, timezone: tzinfo, allow_seconds: bool) -> Timetabl
         return CronDataIntervalTimetable(schedule, timezone, allow_seconds=allow_seconds)
     if isinstance(schedule, timedelta):
         return DeltaDataIntervalTimetable(schedule)
+    condition = as_condition(schedule)
+    if condition is not None:
+        return AssetTriggeredTimetable(condition)
     if isinstance(schedule, type) and issubclass(schedule, Timetable):
         raise InvalidScheduleError(
             f"schedule={schedule.__name__} is a Timetable class: pass an instance, "

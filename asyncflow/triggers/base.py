@@ -183,6 +183,12 @@ class BaseTrigger:
         return f"<{classpath} {kwargs}>"
 
 
+class BaseEventTrigger(BaseTrigger):
+    """A trigger that may watch an asset (`AssetWatcher`): after each event it is started
+    again, so it must not fire again at once for the same condition (FileDeleteTrigger takes
+    the file away; a queue trigger takes the message)."""
+
+
 def classpath_of(obj: type) -> str:
     return f"{obj.__module__}.{obj.__qualname__}"
 

@@ -9,7 +9,13 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from asyncflow.triggers.base import BaseTrigger, TriggerEvent, classpath_of, runtime
+from asyncflow.triggers.base import (
+    BaseEventTrigger,
+    BaseTrigger,
+    TriggerEvent,
+    classpath_of,
+    runtime,
+)
 
 
 def matches(pattern: str, recursive: bool) -> list[str]:
@@ -50,8 +56,9 @@ class FileTrigger(BaseTrigger):
         yield TriggerEvent(found[0])
 
 
-class FileDeleteTrigger(BaseTrigger):
-    """Waits for `filepath` to exist, deletes it, and fires with the path as its payload."""
+class FileDeleteTrigger(BaseEventTrigger):
+    """Waits for `filepath` to exist, deletes it, and fires with the path as its payload (it
+    can watch an asset: `AssetWatcher(name, trigger=FileDeleteTrigger(...))`)."""
 
     def __init__(self, filepath: str, poke_interval: float = 5.0, **kwargs: Any) -> None:
         super().__init__()
@@ -76,3 +83,18 @@ class FileDeleteTrigger(BaseTrigger):
             self.log.info("found and deleted %s", found[0])
             yield TriggerEvent(found[0])
             return
+
+
+class DirectoryFileDeleteTrigger(FileDeleteTrigger):
+    """`FileDeleteTrigger` on `filename` inside `directory`."""
+
+    def __init__(self, directory: str, filename: str, poke_interval: float = 5.0,
+                 **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(os.path.join(directory, filename), poke_interval)
+        self.directory, self.filename = directory, filename
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return classpath_of(DirectoryFileDeleteTrigger), {
+            "directory": self.directory, "filename": self.filename,
+            "poke_interval": self.poke_interval,
+        }  # fmt: skip
