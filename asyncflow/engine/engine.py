@@ -18,7 +18,7 @@ import anyio
 from anyio import CapacityLimiter
 
 from asyncflow.clock import Clock, SystemClock
-from asyncflow.engine import assets, backfill, commands, external, operations, recovery
+from asyncflow.engine import assets, backfill, commands, external, operations, recovery, shutdown
 from asyncflow.engine.context import DEFAULT_MAX_XCOM_BYTES, EngineForTasks
 from asyncflow.engine.dagruns import Schedules, manual_run
 from asyncflow.engine.dagsource import DagSource, check_dag
@@ -257,7 +257,7 @@ class Engine:
 
     async def stop(self, *, drain_timeout: float = 0.0, grace: float = 5.0) -> bool:
         """Stop starting work; let running task instances finish for up to `drain_timeout`
-        seconds, then cancel the rest (recorded as failed attempts, reason `shutdown`).
+        seconds, then interrupt the rest (they cost no try and run again at the next start).
 
         Every wait is bounded: this returns within `drain_timeout + grace` seconds even when
         no commit succeeds (a full disk) or an attempt ignores its cancellation (a thread).
@@ -271,30 +271,7 @@ class Engine:
             return False
         if self._stopped is not None:
             return self._stopped
-        now = anyio.current_time()
-        drain_end, end = now + drain_timeout, now + drain_timeout + grace
-        mirror = scheduler.mirror
-
-        with anyio.move_on_at(drain_end):  # an unanswered command is still carried out
-            await self._in_loop(lambda now: mirror.drain())
-            await scheduler.wait_idle()
-        committed = False
-        with anyio.move_on_at(end):
-            await self._in_loop(
-                lambda now: mirror.cancel_all("shutdown: the engine stopped this attempt")
-            )
-            await scheduler.wait_idle()
-            await self._sync()
-            committed = True
-        for worker in list(scheduler.workers):  # stragglers that ignored their cancel scope
-            worker.cancel()
-        if not committed:
-            log.error(
-                "the engine stopped before its last changes were committed; the next start "
-                "recovers them from the store",
-                running=mirror.running,
-                grace=grace,
-            )
+        committed = await shutdown.drain(scheduler, drain_timeout=drain_timeout, grace=grace)
         self._stopped = committed
         return committed
 
