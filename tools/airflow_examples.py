@@ -7,8 +7,9 @@
    extracts their ``example_dags`` folders there. Nothing of Airflow's enters the repository.
 2. Loads each folder with asyncflow's DAG loader (`DagBag`), whose Airflow import hook serves
    ``airflow.*`` with asyncflow's objects: the files are loaded unchanged.
-3. Runs every loaded DAG once, as `asyncflow dags test` does: one in-memory engine, a manual run
-   each, all at once. The engine's clock is real but hurried: any wait longer than a moment (a
+3. Runs every loaded DAG once, as `asyncflow dags test` does: a manual run each, all at once,
+   each DAG in an in-memory engine of its own (DAGs that trigger or sense one another share
+   one). Each engine's clock is real but hurried: any wait longer than a moment (a
    retry_delay, a poke_interval, a TimeSensor's target) is cut short by moving the clock
    forward, so a DAG ends in seconds in the state it would reach in real time.
 4. Prints one row per file (loads?, its DAGs, each DAG's run state and task states, the error),
@@ -35,6 +36,7 @@ import anyio
 
 from asyncflow import DAG, Engine
 from asyncflow.loading.dagbag import DagBag
+from asyncflow.models.current import current_context
 
 CORE = "apache-airflow-core==3.3.2"
 STANDARD = "apache-airflow-providers-standard"
@@ -132,12 +134,17 @@ class FileOutcome:
 
 
 class HurriedClock:
-    """The wall clock plus an offset that grows whenever someone would wait long: a wait is cut
-    to at most `longest` seconds by moving the clock forward to `longest` before its deadline."""
+    """The wall clock plus an offset that grows while nothing really works: when every running
+    task instance waits on this clock (a sensor between pokes) and someone waits for a deadline
+    more than `longest` seconds away (a retry_delay, a trigger's moment, the next poke), the
+    clock jumps to `longest` before it. While a task works (a `sleep 3` in bash, a thread),
+    time runs at its real pace, so no `dagrun_timeout` or `execution_timeout` fires early."""
 
     def __init__(self, longest: float = 0.2) -> None:
         self.offset = timedelta()
         self.longest = timedelta(seconds=longest)
+        self.running: Callable[[], int] = lambda: 0  # the engine's running attempts
+        self.sleeping = 0  # of them, those waiting on this clock
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset
@@ -146,13 +153,20 @@ class HurriedClock:
         if deadline is None:
             await event.wait()
             return
-        delay = deadline - self.now()
-        if delay > self.longest:
-            self.offset += delay - self.longest
-            delay = self.longest
-        if delay > timedelta():
-            with anyio.move_on_after(delay.total_seconds()):
-                await event.wait()
+        in_task = current_context.get() is not None
+        self.sleeping += in_task
+        try:
+            while not event.is_set():
+                delay = deadline - self.now()
+                if delay <= timedelta():
+                    return
+                if delay > self.longest and self.running() <= self.sleeping:
+                    self.offset += delay - self.longest
+                    delay = self.longest
+                with anyio.move_on_after(min(delay, self.longest).total_seconds()):
+                    await event.wait()
+        finally:
+            self.sleeping -= in_task
 
 
 def fetch(cache: Path) -> list[Path]:
@@ -189,14 +203,40 @@ def first_line(text: str) -> str:
     return lines[-1].strip() if lines else text
 
 
-async def run_all(dags: list[DAG], seconds: float) -> dict[str, DagOutcome]:
-    outcomes = {dag.dag_id: DagOutcome(dag.dag_id) for dag in dags}
+def linked(dags: list[DAG]) -> list[list[DAG]]:
+    """The DAGs in groups that must share an engine: a task naming another DAG (a
+    TriggerDagRunOperator's `trigger_dag_id`, an ExternalTaskSensor's `external_dag_id`) puts both
+    in one group; every other DAG is a group of its own, so that its clock is hurried only by its
+    own waits (a wait of another DAG must not push it past its `dagrun_timeout`)."""
+    by_id = {dag.dag_id: dag for dag in dags}
+    parent = {dag_id: dag_id for dag_id in by_id}
+
+    def root(dag_id: str) -> str:
+        while parent[dag_id] != dag_id:
+            dag_id = parent[dag_id]
+        return dag_id
+
+    for dag in dags:
+        for task in dag.tasks:
+            for attr in ("trigger_dag_id", "external_dag_id"):
+                other = getattr(task, attr, None)
+                if isinstance(other, str) and other in by_id:
+                    parent[root(other)] = root(dag.dag_id)
+    groups: dict[str, list[DAG]] = {}
+    for dag in dags:
+        groups.setdefault(root(dag.dag_id), []).append(dag)
+    return list(groups.values())
+
+
+async def run_group(dags: list[DAG], seconds: float, outcomes: dict[str, DagOutcome]) -> None:
+    """One engine with its own hurried clock runs a manual run of each DAG of the group."""
     clock = HurriedClock()
     async with Engine(
         dags=dags, database=":memory:", run_schedules=False, clock=clock, parallelism=64
     ) as engine:
+        clock.running = lambda: int(engine.statistics()["running"])
         runs: dict[str, str] = {}
-        # one logical date for every run, as DAGs sharing a schedule have: an
+        # one logical date for every run of the group, as DAGs sharing a schedule have: an
         # ExternalTaskSensor looks for the other DAG's run at its own logical date
         logical_date = clock.now()
         for dag in dags:
@@ -226,6 +266,13 @@ async def run_all(dags: list[DAG], seconds: float) -> dict[str, DagOutcome]:
                     errors.append(f"{name}: {first_line(ti.error)}")
             if errors:
                 outcome.error = "; ".join(errors)
+
+
+async def run_all(dags: list[DAG], seconds: float) -> dict[str, DagOutcome]:
+    outcomes = {dag.dag_id: DagOutcome(dag.dag_id) for dag in dags}
+    async with anyio.create_task_group() as tg:
+        for group in linked(dags):
+            tg.start_soon(run_group, group, seconds, outcomes)
     return outcomes
 
 
