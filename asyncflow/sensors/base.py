@@ -12,8 +12,9 @@ time is kept in memory, so after a restart the timeout counts afresh.
 `deferrable=True` pokes once, then defers on the sensor's trigger (`trigger(context)`: a file,
 a moment) and holds no slot until it fires; past `timeout` it fails as a sensor timeout (or
 skips with `soft_fail`), as in Airflow (except DateTimeSensor and TimeSensor, which wait for
-their moment however far: Airflow defers them without a timeout). A sensor without a trigger of its own (PythonSensor,
-`@task.sensor`) waits in reschedule mode instead: it holds no slot between pokes either.
+their moment however far: Airflow defers them without a timeout). A sensor without a trigger
+of its own (PythonSensor, `@task.sensor`) waits in reschedule mode instead: it holds no slot
+between pokes either.
 """
 
 from __future__ import annotations
