@@ -101,6 +101,7 @@ F_ = S  # run state: success
 _ALL_SUCCESS = (
     "child_dag", "example_branch_labels",
     "example_complex", "example_custom_weight", "example_display_name",
+    "example_task_mapping_second_order", "example_task_group_mapping",
     "example_dynamic_task_mapping", "example_dynamic_task_mapping_with_no_taskflow_operators",
     "example_params_trigger_ui", "example_params_ui_tutorial",
  "example_python_decorator",
