@@ -154,8 +154,8 @@ def _environment(dag: DAG | None, shell: bool) -> jinja2.Environment:
 
         searchpath = dag.template_searchpath if custom and dag is not None else None
         loader = jinja2.FileSystemLoader(searchpath) if searchpath else None
-        kind = jinja2.nativetypes.NativeEnvironment if native else jinja2.Environment
-        env = kind(
+        environment = jinja2.nativetypes.NativeEnvironment if native else jinja2.Environment
+        env = environment(
             undefined=jinja2.StrictUndefined,
             loader=loader,
             keep_trailing_newline=True,
