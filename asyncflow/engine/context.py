@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from asyncflow.engine.tasklog import current_log
 from asyncflow.exceptions import XComTooLarge
 from asyncflow.logs import get_logger
@@ -246,6 +248,14 @@ class EngineForTasks:
         if not database or database == ":memory:" or str(database).startswith("file:"):
             return None
         return Path(database).resolve().parent
+
+    def now(self) -> datetime:
+        return self._engine.clock.now()
+
+    async def sleep_until(self, when: datetime) -> None:
+        clock = self._engine.clock
+        while clock.now() < when:
+            await clock.wait(anyio.Event(), when)
 
     def task_ids(self, dag_id: str) -> list[str] | None:
         dag = self._engine.dags.get(dag_id)

@@ -189,6 +189,8 @@ class Dispatch:
                     decision = decide(
                         down.task.trigger_rule, down.up, len(down.task.upstream_task_ids)
                     )
+                    if decision is not None and down.task.mapped_group is not None:
+                        decision = self._group_decision(down, decision)
                     if decision is SCHEDULED:
                         self._make_ready(down, now, settled)
                     elif decision is not None:
@@ -453,6 +455,9 @@ class Dispatch:
         raise NotImplementedError
 
     def _ready_hook(self, ti: LiveTI, now: datetime, settled: list[LiveTI]) -> bool:
+        raise NotImplementedError
+
+    def _group_decision(self, ti: LiveTI, decision: TaskState) -> TaskState | None:
         raise NotImplementedError
 
     # -- introspection ---------------------------------------------------------------------------

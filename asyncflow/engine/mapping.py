@@ -23,7 +23,9 @@ from datetime import datetime
 from asyncflow.engine.context import RuntimeTaskInstance, task_context
 from asyncflow.engine.dispatch import NONE, SCHEDULED, Dispatch
 from asyncflow.engine.live import LiveRun, LiveTI
-from asyncflow.models.mapped import DEFAULT_MAX_MAP_LENGTH, MappedOperator
+from asyncflow.engine.planner import UpstreamCounts, decide
+from asyncflow.models.baseoperator import BaseOperator
+from asyncflow.models.mapped import DEFAULT_MAX_MAP_LENGTH
 from asyncflow.records import TaskInstance
 from asyncflow.states import TaskState
 from asyncflow.store.base import TIKey
@@ -38,7 +40,7 @@ class Mapping(Dispatch):
         task = ti.task
         if task.is_teardown and self._teardown_blocked(ti, now, settled):
             return True
-        if isinstance(task, MappedOperator):
+        if task.is_mapped:
             return self._expand(ti, task, now, settled)
         return False
 
@@ -66,7 +68,7 @@ class Mapping(Dispatch):
         return True
 
     # -- expansion -------------------------------------------------------------------------
-    def _expand(self, ti: LiveTI, task: MappedOperator, now: datetime,
+    def _expand(self, ti: LiveTI, task: BaseOperator, now: datetime,
                 settled: list[LiveTI]) -> bool:  # fmt: skip
         run = ti.run
         old = run.mapped.get(task.task_id)
@@ -117,15 +119,45 @@ class Mapping(Dispatch):
         for inst in instances[length:]:  # a new expansion with fewer items
             self._set(inst, TaskState.REMOVED, now)
             settled.append(inst)
+        same = _same_index_upstream(task)
         for inst in instances[:length]:
-            self._set(inst, SCHEDULED, now)
-            heapq.heappush(self._ready, (-inst.priority, next(self._seq), inst))
+            decision = self._instance_decision(inst, same) if same else SCHEDULED
+            if decision is SCHEDULED:
+                self._set(inst, SCHEDULED, now)
+                heapq.heappush(self._ready, (-inst.priority, next(self._seq), inst))
+            else:
+                inst.end_date = now
+                self._set(inst, decision, now)
+                settled.append(inst)
         return True
 
-    def _map_length(self, run: LiveRun, task: MappedOperator) -> int:
+    # -- mapped task groups ----------------------------------------------------------------
+    def _group_decision(self, ti: LiveTI, decision: TaskState) -> TaskState | None:
+        """A task of a mapped group with upstream in the same group is decided per map index
+        (`_instance_decision`), so it waits until every upstream instance is done."""
+        if not _same_index_upstream(ti.task):
+            return decision
+        total = len(ti.task.upstream_task_ids) + ti.up.extra
+        return SCHEDULED if ti.up.done >= total else None
+
+    def _instance_decision(self, inst: LiveTI, same: frozenset[str]) -> TaskState:
+        """Instance `inst`'s trigger rule over its upstream: of a task in the same mapped group
+        the instance of the same map index, of any other task every instance."""
+        run, task = inst.run, inst.task
+        counts = UpstreamCounts()
+        total = 0
+        for up in task.upstream_task_ids:
+            for other in run.instances_of(up):
+                if up not in same or other.map_index == inst.map_index:
+                    counts.add(other.state)
+                    total += 1
+        decision = decide(task.trigger_rule, counts, total)
+        return SCHEDULED if decision is None else decision
+
+    def _map_length(self, run: LiveRun, task: BaseOperator) -> int:
         rti = RuntimeTaskInstance(task, run.record, 0, 0, run.xcoms)
         context = task_context(self._base_context(run), task, rti)
-        length = task.expand_input.length(context)
+        length = task.map_length(context)
         if length > self.max_map_length:
             raise ValueError(
                 f"it maps over {length} items, more than max_map_length={self.max_map_length}"
@@ -153,3 +185,18 @@ class Mapping(Dispatch):
         if map_index is None or map_index < 0:
             return found
         return [ti for ti in found if ti.map_index == map_index]
+
+
+def _same_index_upstream(task: BaseOperator) -> frozenset[str]:
+    """`task`'s upstream in its own mapped task group (cached: definitions are immutable once
+    loaded)."""
+    cached: frozenset[str] | None = task.__dict__.get("_same_index_upstream")
+    if cached is None:
+        group, dag = task.mapped_group, task.dag
+        cached = frozenset(
+            up
+            for up in task.upstream_task_ids
+            if group is not None and dag is not None and dag.task_dict[up].mapped_group is group
+        )
+        task.__dict__["_same_index_upstream"] = cached
+    return cached

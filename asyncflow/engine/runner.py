@@ -140,7 +140,7 @@ async def _run(task: BaseOperator, context: Context, ti: RuntimeTaskInstance,
     current_context.set(context)  # get_current_context(), in this attempt's asyncio task
     try:
         if task.is_mapped:
-            task = task.unmap(context)  # type: ignore[attr-defined]
+            task = task.unmap(context)
         task = render_task(task, context)
         context["task"] = task
         if timeout is None:

@@ -139,15 +139,23 @@ _templates: dict[tuple[int, bool, str], jinja2.Template] = {}
 
 
 def _environment(dag: DAG | None, shell: bool) -> jinja2.Environment:
-    custom = dag is not None and bool(dag.user_defined_filters or dag.template_searchpath)
+    """The Jinja environment of `dag`'s fields: with `render_template_as_native_obj`, a
+    NativeEnvironment (a field renders to the object its expression gives, as in Airflow),
+    except for shell fields, which stay text to be quoted."""
+    native = dag is not None and dag.render_template_as_native_obj and not shell
+    custom = dag is not None and (
+        native or bool(dag.user_defined_filters or dag.template_searchpath)
+    )
     key = (id(dag) if custom else 0, shell)
     env = _environments.get(key)
     if env is None:
         import jinja2
+        import jinja2.nativetypes
 
         searchpath = dag.template_searchpath if custom and dag is not None else None
         loader = jinja2.FileSystemLoader(searchpath) if searchpath else None
-        env = jinja2.Environment(
+        environment = jinja2.nativetypes.NativeEnvironment if native else jinja2.Environment
+        env = environment(
             undefined=jinja2.StrictUndefined,
             loader=loader,
             keep_trailing_newline=True,

@@ -7,6 +7,7 @@ caller did not pass, as in Airflow.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import itertools
@@ -32,6 +33,7 @@ from asyncflow.models.taskgroup import TaskGroup, current_group
 from asyncflow.models.trigger_rule import TriggerRule, WeightRule
 
 if TYPE_CHECKING:
+    from asyncflow.models.mapped_group import MappedTaskGroup
     from asyncflow.models.xcom_arg import XComArg
     from asyncflow.triggers.base import BaseTrigger, StartTriggerArgs
 
@@ -121,8 +123,11 @@ class BaseOperator:
     ui_color: ClassVar[str] = "#fff"
     _accepted_args: ClassVar[frozenset[str]] = frozenset()
     _is_async: ClassVar[bool] = False
-    #: a MappedOperator (models/mapped.py): one instance per item of what it maps over
-    is_mapped: ClassVar[bool] = False
+    #: a MappedOperator (models/mapped.py), or a task of a mapped task group: one instance per
+    #: item of what it (or its group) maps over
+    is_mapped: bool = False
+    #: the mapped task group this task is in (models/mapped_group.py), if any
+    mapped_group: MappedTaskGroup | None = None
     #: XCom keys of this task that a mapped task maps over: each must be a list or dict
     map_source_keys: frozenset[str] = frozenset()
     #: setup / teardown tasks (`as_setup()`, `as_teardown()`, `@setup`, `@teardown`)
@@ -314,6 +319,18 @@ class BaseOperator:
 
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"
+
+    # -- mapped instances (a task of a mapped task group; MappedOperator overrides) -------
+    def map_length(self, context: Context) -> int:
+        """How many instances this mapped task has in the run of `context`."""
+        if self.mapped_group is None:
+            raise TypeError(f"task {self.task_id!r} is not mapped")
+        return self.mapped_group.expand_input.length(context)
+
+    def unmap(self, context: Context) -> BaseOperator:
+        """The operator instance `context["ti"].map_index` runs: for a task of a mapped group,
+        a copy of this one (its arguments resolve per instance when rendered)."""
+        return copy.copy(self)
 
     # -- the work -----------------------------------------------------------------------
     def execute(self, context: Context) -> Any:

@@ -131,6 +131,7 @@ class DAG:
         template_searchpath: str | list[str] | None = None,
         user_defined_macros: Mapping[str, Any] | None = None,
         user_defined_filters: Mapping[str, Callable[..., Any]] | None = None,
+        render_template_as_native_obj: bool = False,
         allow_seconds_in_cron: bool | None = None,
         max_xcom_bytes: int | None = None,
         fileloc: str | None = None,
@@ -218,6 +219,13 @@ class DAG:
         self.user_defined_filters = checks.mapping(
             where, "user_defined_filters", user_defined_filters
         )
+        if not isinstance(render_template_as_native_obj, bool):
+            raise where.error(
+                f"render_template_as_native_obj={checks.show(render_template_as_native_obj)} "
+                "is not True or False"
+            )
+        #: templates render to Python objects (jinja2's NativeEnvironment), except shell fields
+        self.render_template_as_native_obj = render_template_as_native_obj
         self.task_dict: dict[str, BaseOperator] = {}
         self._frozen = False
         self._topo: list[BaseOperator] | None = None

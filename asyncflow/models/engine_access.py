@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+
+import anyio
 
 from asyncflow.exceptions import AsyncflowError
 from asyncflow.records import DagRun
 
-__all__ = ["TaskEngine", "current_engine", "task_engine"]
+__all__ = ["TaskEngine", "clock_now", "clock_sleep", "current_engine", "task_engine"]
 
 
 class TaskEngine(Protocol):
@@ -26,6 +28,14 @@ class TaskEngine(Protocol):
 
     def home(self) -> Path | None:
         """The folder of the engine's database file (None for an in-memory database)."""
+        ...
+
+    def now(self) -> datetime:
+        """Now on the engine's clock (a FakeClock's time in tests)."""
+        ...
+
+    async def sleep_until(self, when: datetime) -> None:
+        """Return once the engine's clock has reached `when`."""
         ...
 
     def task_ids(self, dag_id: str) -> list[str] | None:
@@ -73,3 +83,20 @@ def task_engine(what: str) -> TaskEngine:
             "the task through an Engine, `asyncflow dags test` or DAG.test()"
         )
     return engine
+
+
+def clock_now() -> datetime:
+    """Now on the clock of the engine running this task (the wall clock outside an engine):
+    what a sensor compares with while it keeps its slot between pokes."""
+    engine = current_engine.get()
+    return engine.now() if engine is not None else datetime.now(UTC)
+
+
+async def clock_sleep(seconds: float) -> None:
+    """Wait `seconds` on the clock of the engine running this task (real seconds outside an
+    engine), so that a test's FakeClock moves a waiting sensor as it moves the scheduler."""
+    engine = current_engine.get()
+    if engine is None:
+        await anyio.sleep(seconds)
+    else:
+        await engine.sleep_until(engine.now() + timedelta(seconds=seconds))

@@ -189,6 +189,9 @@ class MappedOperator(BaseOperator):
     def execute(self, context: Context) -> Any:
         raise RuntimeError(f"mapped task {self.task_id!r} runs through its instances (unmap)")
 
+    def map_length(self, context: Context) -> int:
+        return self.expand_input.length(context)
+
     def unmap(self, context: Context) -> BaseOperator:
         """The operator that instance `context["ti"].map_index` runs."""
         index = context["ti"].map_index

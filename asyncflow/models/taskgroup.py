@@ -11,7 +11,8 @@ leaves to the second one's roots. These edges are computed when ``>>`` runs, as 
 ``@task_group`` turns a function into a group factory: each call opens a group named after the
 function (``name__1``, ``name__2`` on later calls), runs the body inside it and returns what the
 body returned (an XComArg keeps flowing into the next task), or the group when it returned
-nothing.
+nothing. ``.expand(...)`` / ``.expand_kwargs(...)`` on it make a mapped task group
+(models/mapped_group.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from asyncflow.exceptions import DagDefinitionError, DuplicateTaskIdError
-from asyncflow.models import unsupported
 from asyncflow.models.dag import DAG, current_dag
 from asyncflow.models.docs import read_doc_md
 
@@ -325,31 +325,59 @@ class TaskGroup:
 
 
 class TaskGroupFactory(Generic[P, R]):
-    """What `@task_group` returns: call it (inside a DAG) to build one group."""
+    """What `@task_group` returns: call it (inside a DAG) to build one group, or map it with
+    `.expand(...)`, `.partial(...).expand(...)`, `.expand_kwargs(...)` (models/mapped_group.py)."""
 
-    def __init__(self, function: Callable[P, R], group_kwargs: Mapping[str, Any]) -> None:
+    def __init__(self, function: Callable[P, R], group_kwargs: Mapping[str, Any],
+                 partial_kwargs: Mapping[str, Any] | None = None) -> None:  # fmt: skip
         self.function = function
         self.group_kwargs = dict(group_kwargs)
         self.group_kwargs.setdefault("group_id", function.__name__)
+        self.partial_kwargs = dict(partial_kwargs or {})
         functools.update_wrapper(self, function)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        return self._build(TaskGroup, lambda: (args, kwargs))
+
+    def _build(self, group_class: Callable[..., TaskGroup],
+               arguments: Callable[[], Any]) -> Any:  # fmt: skip
         options = {"add_suffix_on_collision": True, **self.group_kwargs}
-        with TaskGroup(**options) as group:
+        with group_class(**options) as group:
             doc = self.function.__doc__
             if doc:
                 group.tooltip = group.tooltip or doc
                 group.doc_md = group.doc_md or doc
+            given = arguments()
+            args, kwargs = given if isinstance(given, tuple) else ((), given)
             result = self.function(*args, **kwargs)
         return group if result is None else result
 
     def override(self, **group_kwargs: Any) -> TaskGroupFactory[P, R]:
-        return TaskGroupFactory(self.function, {**self.group_kwargs, **group_kwargs})
+        return TaskGroupFactory(
+            self.function, {**self.group_kwargs, **group_kwargs}, self.partial_kwargs
+        )
 
-    def __getattr__(self, name: str) -> Any:
-        if name in ("expand", "expand_kwargs", "partial"):
-            raise unsupported.mapping(f"@task_group {self.function.__name__!r}.{name}()")
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    def partial(self, **kwargs: Any) -> TaskGroupFactory[P, R]:
+        """The arguments every mapped instance shares; `.expand(...)` maps the others."""
+        doubled = sorted(set(kwargs) & set(self.partial_kwargs))
+        if doubled:
+            raise DagDefinitionError(
+                f"@task_group {self.function.__name__!r}: {doubled} given to partial() twice"
+            )
+        return TaskGroupFactory(self.function, self.group_kwargs, {**self.partial_kwargs, **kwargs})
+
+    def expand(self, **mapped: Any) -> Any:
+        """One instance of every task of the group per item (the cross product of several
+        arguments, as for tasks)."""
+        from asyncflow.models.mapped_group import expand_group
+
+        return expand_group(self._build, self.function, self.partial_kwargs, mapped=mapped)
+
+    def expand_kwargs(self, kwargs: Any) -> Any:
+        """One instance of every task of the group per dict of arguments."""
+        from asyncflow.models.mapped_group import expand_group
+
+        return expand_group(self._build, self.function, self.partial_kwargs, kwargs_list=kwargs)
 
 
 @overload

@@ -37,7 +37,14 @@ class XComArg:
         return XComArg(self.operator, key)
 
     def resolve(self, context: Context) -> Any:
-        return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
+        ti = context["ti"]
+        group = self.operator.mapped_group
+        if group is not None and ti.map_index >= 0 and context["task"].mapped_group is group:
+            # a task of the same mapped task group: the instance of the same map index
+            return ti.xcom_pull(
+                task_ids=self.operator.task_id, key=self.key, map_indexes=ti.map_index
+            )
+        return ti.xcom_pull(task_ids=self.operator.task_id, key=self.key)
 
     def plain(self) -> Iterator[XComArg]:
         """The plain task references inside this one (what it depends on)."""

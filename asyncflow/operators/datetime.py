@@ -14,11 +14,15 @@ from typing import Any
 
 from asyncflow.exceptions import DagDefinitionError
 from asyncflow.models.baseoperator import Context
+from asyncflow.models.engine_access import clock_now, current_engine
 from asyncflow.operators.branch import BaseBranchOperator
 
 
 def task_now(context: Context) -> dt.datetime:
-    """The engine's time at the start of this attempt (aware, UTC)."""
+    """Now on the engine's clock (aware, UTC): a sensor that keeps its slot sees it move between
+    pokes. Outside an engine, the attempt's start time."""
+    if current_engine.get() is not None:
+        return clock_now()
     start = context["ti"].start_date
     return start if start is not None else dt.datetime.now(dt.UTC)
 

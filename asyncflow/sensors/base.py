@@ -1,6 +1,7 @@
 """`BaseSensorOperator`: call `poke(context)` until it returns true, or time out.
 
-`mode="poke"` keeps the worker slot and waits `poke_interval` seconds between pokes.
+`mode="poke"` keeps the worker slot and waits `poke_interval` seconds between pokes (on the
+engine's clock, as `timeout` is: a FakeClock moves them).
 `mode="reschedule"` gives the slot back between pokes: each false poke ends the attempt as
 `up_for_reschedule` (it does not use a try), and the scheduler starts it again after
 `poke_interval` on the engine's clock. `timeout` counts from the first poke; past it the task
@@ -10,19 +11,18 @@ time is kept in memory, so after a restart the timeout counts afresh.
 
 `deferrable=True` pokes once, then defers on the sensor's trigger (`trigger(context)`: a file,
 a moment) and holds no slot until it fires; past `timeout` it fails as a sensor timeout (or
-skips with `soft_fail`), as in Airflow. A sensor without a trigger of its own (PythonSensor,
-`@task.sensor`) waits in reschedule mode instead: it holds no slot between pokes either.
+skips with `soft_fail`), as in Airflow (except DateTimeSensor and TimeSensor, which wait for
+their moment however far: Airflow defers them without a timeout). A sensor without a trigger
+of its own (PythonSensor, `@task.sensor`) waits in reschedule mode instead: it holds no slot
+between pokes either.
 """
 
 from __future__ import annotations
 
 import inspect
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-
-import anyio
 
 from asyncflow.exceptions import (
     AsyncflowRescheduleException,
@@ -32,6 +32,7 @@ from asyncflow.exceptions import (
     TaskDeferralTimeout,
 )
 from asyncflow.models.baseoperator import BaseOperator, Context, RunsIn
+from asyncflow.models.engine_access import clock_now, clock_sleep
 from asyncflow.threads import run_sync
 from asyncflow.triggers.base import BaseTrigger
 
@@ -50,6 +51,9 @@ def _seconds(value: timedelta | float) -> float:
 
 class BaseSensorOperator(BaseOperator):
     ui_color = "#e6f1f2"
+    #: whether `timeout` bounds a deferred wait too (Airflow's DateTimeSensor and TimeSensor
+    #: defer without one: they wait for their moment however far it is)
+    timeout_bounds_deferral = True
 
     def __init__(
         self,
@@ -137,22 +141,22 @@ class BaseSensorOperator(BaseOperator):
                 result = await self._poke(context)
                 if result.is_done:
                     return result.xcom_value
-                self.defer(trigger=trigger, method_name="execute_complete",
-                           timeout=timedelta(seconds=self.timeout))  # fmt: skip
+                timeout = timedelta(seconds=self.timeout) if self.timeout_bounds_deferral else None
+                self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
             return await self._execute_reschedule(context)
         if self.mode == "reschedule":
             return await self._execute_reschedule(context)
-        started = time.monotonic()
+        started = clock_now()
         pokes = 0
         while True:
             pokes += 1
             result = await self._poke(context)
             if result.is_done:
                 return result.xcom_value
-            waited = time.monotonic() - started
+            waited = (clock_now() - started).total_seconds()
             if waited >= self.timeout:
                 self._timed_out(waited)
-            await anyio.sleep(min(self._interval(pokes), max(0.0, self.timeout - waited)))
+            await clock_sleep(min(self._interval(pokes), max(0.0, self.timeout - waited)))
 
     async def _execute_reschedule(self, context: Context) -> Any:
         ti = context["ti"]

@@ -1,7 +1,6 @@
 """Sensors that wait for a moment: `TimeDeltaSensor` (a delta after the run's data interval
 end), `DateTimeSensor` (a fixed or templated time) and `TimeSensor` (a time of day).
-They read the engine's clock through the attempt's start time, so a test moves them with a
-FakeClock in reschedule mode."""
+They read the engine's clock at each poke, so a test moves them with a FakeClock in either mode."""
 
 from __future__ import annotations
 
@@ -10,13 +9,13 @@ from typing import Any
 
 from asyncflow.exceptions import DagDefinitionError
 from asyncflow.models.baseoperator import Context
+from asyncflow.operators.datetime import task_now
 from asyncflow.sensors.base import BaseSensorOperator
 from asyncflow.triggers.temporal import DateTimeTrigger
 
 
 def _now(context: Context) -> datetime:
-    start = context["ti"].start_date
-    return start if start is not None else datetime.now(UTC)
+    return task_now(context)
 
 
 class TimeDeltaSensor(BaseSensorOperator):
@@ -37,6 +36,7 @@ class TimeDeltaSensor(BaseSensorOperator):
 
 class DateTimeSensor(BaseSensorOperator):
     template_fields = ("target_time",)
+    timeout_bounds_deferral = False
 
     def __init__(self, *, target_time: datetime | str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -61,6 +61,8 @@ class TimeSensor(BaseSensorOperator):
     """Waits until the time of day (in the DAG's timezone, on the engine's clock) is past
     `target_time`. Evaluated at each poke, on the day of the poke: a daemon that runs for weeks
     does not keep the day it parsed the DAG file on."""
+
+    timeout_bounds_deferral = False
 
     def __init__(self, *, target_time: time, **kwargs: Any) -> None:
         super().__init__(**kwargs)

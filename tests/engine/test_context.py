@@ -100,6 +100,25 @@ async def test_templated_fields_are_rendered_with_jinja() -> None:
     }
 
 
+@pytest.mark.parametrize("native", [True, False])
+async def test_render_template_as_native_obj_gives_python_objects(native: bool) -> None:
+    def kinds(data: Any, count: Any) -> list[str]:
+        return [type(data).__name__, type(count).__name__]
+
+    with DAG("native", schedule=None, render_template_as_native_obj=native) as dag:
+        push = PythonOperator(task_id="push", python_callable=lambda: {"a": [1, 2]})
+        use = PythonOperator(
+            task_id="use",
+            python_callable=kinds,
+            op_kwargs={"data": "{{ ti.xcom_pull(task_ids='push') }}", "count": "{{ 1 + 2 }}"},
+        )
+        shell = BashOperator(task_id="shell", bash_command="echo {{ 1 + 2 }}")
+        push >> [use, shell]
+    result = await run_dag(dag)
+    assert result.xcoms["use"] == (["dict", "int"] if native else ["str", "str"])
+    assert result.xcoms["shell"] == "3"  # shell fields stay text, quoted
+
+
 async def test_rendering_does_not_change_the_task_as_written() -> None:
     with DAG("templates_immutable", schedule=None) as dag:
         task = BashOperator(task_id="command", bash_command="echo {{ ds }}")

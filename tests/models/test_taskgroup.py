@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from asyncflow import DAG, DagDefinitionError, task
-from asyncflow.exceptions import UnsupportedAttributeError
 from asyncflow.models.taskgroup import TaskGroup, task_group
 from asyncflow.operators import BranchPythonOperator, EmptyOperator
 from tests.engine.support import run_dag
@@ -129,17 +128,6 @@ def test_task_decorated_tasks_in_one_group_get_distinct_ids() -> None:
             step()
         step()
     assert dag.task_ids == ["g.step", "g.step__1", "step"]
-
-
-def test_mapping_a_task_group_is_refused_with_advice() -> None:
-    @task_group
-    def stage(x: int) -> None:
-        EmptyOperator(task_id="work")
-
-    with pytest.raises(UnsupportedAttributeError, match=r"dynamic task mapping .*not supported"):
-        stage.expand(x=[1, 2])
-
-
 
 
 @pytest.mark.anyio

@@ -152,6 +152,26 @@ async def test_time_sensors_follow_the_engine_clock() -> None:
     assert clock.now() >= target
 
 
+async def test_poke_mode_waits_and_times_out_on_the_engine_clock() -> None:
+    clock = FakeClock(datetime(2024, 1, 1, tzinfo=UTC))
+    with DAG("poke_clock", schedule=None) as dag:
+        TimeDeltaSensor(task_id="after", delta=timedelta(minutes=3), poke_interval=60)
+        PythonSensor(task_id="never", python_callable=lambda: False, poke_interval=60,
+                     timeout=600, soft_fail=True)  # fmt: skip
+    async with Engine(dags=[dag], database=":memory:", clock=clock) as engine:
+        run = await engine.trigger_dag("poke_clock", logical_date=clock.now())
+        await _wait_state(engine, "poke_clock", run.run_id, "after", "running")
+        # both keep their slot and sleep between pokes until the FakeClock moves
+        with anyio.fail_after(10):
+            while engine.statistics()["running"]:
+                clock.advance(timedelta(seconds=30))
+                await anyio.sleep(0.005)
+        run = await engine.wait_for_run("poke_clock", run.run_id, timeout=10)
+        states = await _states(engine, "poke_clock", run.run_id)
+    assert states == {"after": "success", "never": "skipped"}
+    assert timedelta(minutes=10) <= clock.now() - datetime(2024, 1, 1, tzinfo=UTC)
+
+
 async def test_file_sensor_waits_for_a_path(tmp_path: Path) -> None:
     target = tmp_path / "incoming" / "data.csv"
     with DAG("files", schedule=None) as dag:

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from asyncflow import DAG, BaseOperator, Engine, FakeClock, task
-from asyncflow.sensors import DateTimeSensor, FileSensor, TimeDeltaSensor
+from asyncflow.sensors import DateTimeSensor, FileSensor, TimeDeltaSensor, TimeSensor
 from asyncflow.triggers import DagStateTrigger, FileDeleteTrigger, TaskStateTrigger
 from tests.engine.support import outcome, task_reached, wait_for_event
 
@@ -48,14 +48,35 @@ async def test_a_deferrable_file_sensor_waits_without_a_slot_and_wakes_on_the_fi
 async def test_a_deferrable_sensor_times_out_as_a_sensor_without_retries() -> None:
     clock = FakeClock(START)
     with DAG("to", schedule=None) as dag:
-        DateTimeSensor(task_id="wait", target_time=START + timedelta(hours=5), timeout=60,
-                       deferrable=True, retries=3)  # fmt: skip
+        TimeDeltaSensor(task_id="wait", delta=timedelta(hours=5), timeout=60,
+                        deferrable=True, retries=3)  # fmt: skip
     async with Engine(dags=[dag], database=":memory:", clock=clock) as engine:
         run_id = await _deferred(engine, "to")
         clock.advance(60)
         done = await outcome(engine, "to", run_id)
     assert (done.states["wait"], done.tis["wait"].try_number) == ("failed", 1)
     assert "timed out" in (done.tis["wait"].error or "")
+
+
+async def test_deferred_moment_sensors_wait_past_their_timeout_as_in_airflow() -> None:
+    clock = FakeClock(START)
+    with DAG("moment", schedule=None) as dag:
+        DateTimeSensor(task_id="at", target_time=START + timedelta(hours=1), timeout=1,
+                       soft_fail=True, deferrable=True)  # fmt: skip
+        TimeSensor(task_id="clock", target_time=(START + timedelta(hours=1)).time(), timeout=1,
+                   soft_fail=True, deferrable=True)  # fmt: skip
+    async with Engine(dags=[dag], database=":memory:", clock=clock) as engine:
+        run = await engine.trigger_dag("moment", logical_date=START)
+        with anyio.fail_after(10):
+            while engine.statistics()["triggers_waiting"] < 2:
+                await engine.ping()
+        clock.advance(timedelta(minutes=30))  # far past `timeout`: still waiting
+        await engine.ping()
+        states = {t.task_id: t.state for t in await engine.get_task_instances("moment", run.run_id)}
+        assert set(states.values()) == {"deferred"}
+        clock.advance(timedelta(minutes=31))
+        done = await outcome(engine, "moment", run.run_id)
+    assert done.states == {"at": "success", "clock": "success"}
 
 
 async def test_deferrable_time_sensors_wake_at_their_moment() -> None:
