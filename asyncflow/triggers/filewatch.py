@@ -47,7 +47,7 @@ try:
 
     HAVE_INOTIFY = True
 except Exception:  # not Linux (no inotify in libc): every wait polls  # pragma: no cover
-    HAVE_INOTIFY = False
+    HAVE_INOTIFY = True
 
 log = get_logger("asyncflow.triggers")
 
@@ -114,7 +114,7 @@ def survey(keys: Iterable[Key]) -> dict[Key, tuple[set[Entry], list[str]]]:
     return {key: (plan(*key), matches(*key)) for key in keys}
 
 
-def _remote(path: str, mounts: list[tuple[str, str]]) -> bool:
+def remote_fs(path: str, mounts: list[tuple[str, str]]) -> bool:
     """Whether `path` is on a file system whose changes may come from another machine."""
     best, kind = "", ""
     for point, fstype in mounts:
@@ -228,6 +228,7 @@ class PathWatcher:
         self._seq = itertools.count()
         self._mounts: list[tuple[str, str]] | None = None
         self._polled = 0
+        self._checking = 0
         self.rounds = 0  # thread hops re-checking waits after events
         self.polls = 0  # poll rounds (waits inotify cannot serve)
         self.events = 0  # inotify events read
@@ -309,7 +310,11 @@ class PathWatcher:
             if not batch:
                 continue
             self.rounds += 1
-            found = await anyio.to_thread.run_sync(survey, {w.key for w in batch})
+            self._checking = len(batch)
+            try:
+                found = await anyio.to_thread.run_sync(survey, {w.key for w in batch})
+            finally:
+                self._checking = 0
             for wait in batch:
                 if wait.event.is_set():
                     continue
@@ -349,7 +354,7 @@ class PathWatcher:
             return folder
         if self._mounts is None or not self._dirs:
             self._mounts = _mounts()  # read again whenever no folder is watched
-        if _remote(path, self._mounts):
+        if remote_fs(path, self._mounts):
             return None
         try:
             watch = self._inotify.add_watch(path, _MASK)
@@ -437,6 +442,7 @@ class PathWatcher:
     def statistics(self) -> dict[str, int]:
         return {"file_waits": len(self._waits), "file_watches": len(self._by_wd),
                 "file_rounds": self.rounds, "file_events": self.events,
+                "file_checking": len(self._dirty) + self._checking,
                 "file_polled": self._polled,
                 "file_polls": self.polls}  # fmt: skip
 
