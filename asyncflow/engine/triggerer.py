@@ -5,18 +5,17 @@ event (or its failure) to the scheduler's inbox. Nothing here changes state: the
 (engine/deferrals.py).
 
 The runtime it gives triggers (`asyncflow.triggers.base.TriggerRuntime`) is built for many at
-once: timers sleep on the engine's clock; file waits share one watcher that checks every due
-path in one thread hop; waits on other DAGs' states listen to the event bus (one subscription,
-held only while someone waits) and read the store only when that DAG changed.
+once: timers sleep on the engine's clock; file waits share one watcher that the kernel wakes
+when a folder they wait in changes (triggers/filewatch.py: inotify; a poll where it cannot
+tell); waits on other DAGs' states listen to the event bus (one subscription, held only while
+someone waits) and read the store only when that DAG changed.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from collections.abc import Callable
 from contextlib import aclosing
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from asyncflow.clock import Clock
+from asyncflow.clock import Clock, SystemClock
 from asyncflow.engine.deferrals import Deferrals
 from asyncflow.engine.deferred import Deferral
 from asyncflow.engine.events import EventBus, EventsMissed, Subscription
@@ -34,8 +33,8 @@ from asyncflow.engine.tasklog import TaskLog, attempt_log_path, current_log
 from asyncflow.logs import get_logger
 from asyncflow.store.base import Store
 from asyncflow.triggers import serde
-from asyncflow.triggers.base import StateWait, TriggerEvent, load_trigger, runtime_var
-from asyncflow.triggers.file import matches
+from asyncflow.triggers.base import BaseTrigger, StateWait, TriggerEvent, load_trigger, runtime_var
+from asyncflow.triggers.filewatch import PathWatcher
 
 log = get_logger("asyncflow.triggerer")
 
@@ -102,8 +101,8 @@ class Triggerer:
             self.report(partial(self.mirror.trigger_failed, ti, deferral, _describe(exc), shown))
         finally:
             self._scopes.pop(deferral, None)
-            if trigger is not None:
-                with anyio.CancelScope(shield=True):
+            if trigger is not None and type(trigger).cleanup is not BaseTrigger.cleanup:
+                with anyio.CancelScope(shield=True):  # a scope costs ~10 us: only if it does work
                     try:
                         await trigger.cleanup()
                     except Exception as exc:
@@ -136,22 +135,6 @@ async def _first_event(trigger: Any) -> TriggerEvent:
     raise RuntimeError("the trigger's run() ended without yielding a TriggerEvent")
 
 
-class _PathWait:
-    __slots__ = ("due", "event", "exists", "interval", "pattern", "recursive", "result")
-
-    def __init__(self, pattern: str, recursive: bool, exists: bool, interval: float,
-                 due: datetime) -> None:  # fmt: skip
-        self.pattern, self.recursive, self.exists = pattern, recursive, exists
-        self.interval = timedelta(seconds=max(interval, 0.01))
-        self.due = due
-        self.event = anyio.Event()
-        self.result: list[str] | None = None
-
-
-def _check(patterns: list[tuple[str, bool]]) -> dict[tuple[str, bool], list[str]]:
-    return {p: matches(*p) for p in patterns}
-
-
 class EngineRuntime:
     """`TriggerRuntime` inside the engine."""
 
@@ -160,68 +143,32 @@ class EngineRuntime:
         self.bus = bus
         self.store = store
         self._tg: anyio.abc.TaskGroup | None = None
-        # file waits: one watcher for all of them
-        self._paths: list[tuple[datetime, int, _PathWait]] = []
-        self._seq = itertools.count()
-        self._paths_wake = anyio.Event()
-        self._watching = False
-        self.path_rounds = 0
+        #: file waits: one watcher for all of them (inotify; a poll where it cannot tell)
+        self.paths = PathWatcher(clock)
         # state waits: dag_id -> the events of those waiting on it
         self._listeners: dict[str, set[anyio.Event]] = {}
         self._subscription: Subscription | None = None
 
     def bind(self, tg: anyio.abc.TaskGroup) -> None:
         self._tg = tg
+        self.paths.bind(tg)
 
     def now(self) -> datetime:
         return self.clock.now()
 
     async def sleep_until(self, when: datetime) -> None:
+        if type(self.clock) is SystemClock:
+            # a plain timer: `clock.wait` bounds an event wait with a cancel scope, and waking
+            # thousands of timers at once through anyio's cancellation costs ~25 us each
+            await anyio.sleep(max(0.0, (when - self.clock.now()).total_seconds()))
+            return
         await self.clock.wait(anyio.Event(), when)
 
     # -- files --------------------------------------------------------------------------------
     async def wait_for_path(self, pattern: str, *, recursive: bool, exists: bool,
                             interval: float) -> list[str]:  # fmt: skip
-        wait = _PathWait(pattern, recursive, exists, interval, self.clock.now())
-        heapq.heappush(self._paths, (wait.due, next(self._seq), wait))
-        if not self._watching and self._tg is not None:
-            self._watching = True
-            self._tg.start_soon(self._watch_paths)
-        self._paths_wake.set()
-        try:
-            await wait.event.wait()
-        finally:
-            wait.event.set()  # a cancelled waiter is dropped by the watcher
-        return wait.result or []
-
-    async def _watch_paths(self) -> None:
-        try:
-            while self._paths:
-                now = self.clock.now()
-                due: list[_PathWait] = []
-                while self._paths and self._paths[0][0] <= now:
-                    wait = heapq.heappop(self._paths)[2]
-                    if not wait.event.is_set():
-                        due.append(wait)
-                if due:
-                    self.path_rounds += 1
-                    keys = list({(w.pattern, w.recursive) for w in due})
-                    found = await anyio.to_thread.run_sync(_check, keys)
-                    now = self.clock.now()
-                    for wait in due:
-                        hits = found[(wait.pattern, wait.recursive)]
-                        if bool(hits) == wait.exists:
-                            wait.result = hits
-                            wait.event.set()
-                        else:
-                            wait.due = now + wait.interval
-                            heapq.heappush(self._paths, (wait.due, next(self._seq), wait))
-                    continue
-                if self._paths:
-                    self._paths_wake = anyio.Event()
-                    await self.clock.wait(self._paths_wake, self._paths[0][0])
-        finally:
-            self._watching = False
+        return await self.paths.wait(pattern, recursive=recursive, exists=exists,
+                                     interval=interval)  # fmt: skip
 
     # -- other DAGs' states ----------------------------------------------------------------------
     async def wait_for_states(self, wait: StateWait) -> dict[str, str]:
@@ -291,5 +238,5 @@ class EngineRuntime:
                     changed.set()
 
     def statistics(self) -> dict[str, int]:
-        return {"file_waits": len(self._paths), "file_rounds": self.path_rounds,
+        return {**self.paths.statistics(),
                 "state_waits": sum(len(v) for v in self._listeners.values())}  # fmt: skip

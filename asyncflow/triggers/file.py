@@ -1,6 +1,7 @@
 """Files: `FileTrigger` fires once a path (a glob pattern) exists, `FileDeleteTrigger` once it
 exists and has been deleted by the trigger. Inside the engine every waiting file trigger is
-checked by one shared watcher (one thread hop per round for all of them)."""
+woken by one shared watcher when a folder it waits in changes (triggers/filewatch.py: inotify
+on Linux; a poll every `poke_interval` seconds only where the kernel cannot tell)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ def matches(pattern: str, recursive: bool) -> list[str]:
 
 
 class FileTrigger(BaseTrigger):
-    """Fires once `filepath` (a glob pattern) matches a file, checking every `poke_interval`
-    seconds; the payload is the first match."""
+    """Fires once `filepath` (a glob pattern; `**` with `recursive`) matches a file or a
+    non-empty folder; the payload is the first match. Woken by the kernel when a folder on the
+    way changes; `poke_interval` is how often it polls where the kernel cannot tell."""
 
     def __init__(self, filepath: str, recursive: bool = False, poke_interval: float = 5.0,
                  **kwargs: Any) -> None:  # fmt: skip
