@@ -192,7 +192,10 @@ class ProcessTree:
         self.leader = leader
         self.entry = f"{ATTEMPT_MARKER}={attempt_id}".encode()
         self.seen: dict[int, int] = {}  # pid -> start time
+        self.ended = False  # its processes were looked for and ended after it exited
         first = read_proc(leader)
+        #: no process that started before the leader can be the attempt's (boot ticks)
+        self.started = first.start if first is not None else 0
         session = first.sid if first is not None else leader
         #: the leader's own session; None if it shares ours (then the session names nothing)
         self.session = session if session != os.getsid(0) else None
@@ -229,14 +232,17 @@ class ProcessTree:
             if (
                 self.seen.get(pid) == proc.start
                 or proc.sid == self.session
-                or _environ_has(pid, self.entry)
+                # the environment is read last, and only of processes young enough to be ours
+                or (proc.start >= self.started and _environ_has(pid, self.entry))
             ):
                 found.append(proc)
         return found
 
     async def end(self, grace: float) -> list[Proc]:
         """End every process of the attempt (SIGTERM, `grace`, SIGKILL); what was found."""
-        return await end_processes(self.members, grace, spare=self.leader)
+        found = await end_processes(self.members, grace, spare=self.leader)
+        self.ended = True
+        return found
 
 
 async def end_processes(

@@ -324,6 +324,8 @@ def _emit(ti: Any, line: str) -> None:
 async def terminate_tree(process: Process, tree: ProcessTree, grace: float) -> None:
     """End every process of the task (its tree, session, marker: `asyncflow.proctree`):
     SIGTERM, then SIGKILL after `grace` seconds; reaps the first process."""
+    if process.returncode is not None and tree.ended:
+        return  # it exited and what it left was already looked for and ended
     if process.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)  # at once, before the scan
