@@ -26,3 +26,14 @@ def test_the_embedding_example_runs_one_run_and_nothing_else(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 1 and lines[0].endswith(" success"), done.stdout
+
+
+def test_the_settings_table_lists_every_setting() -> None:
+    import dataclasses
+
+    from asyncflow.service.config import Settings
+
+    table = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip().strip("`") for line in table.splitlines()
+            if line.startswith("| `")}  # fmt: skip
+    assert {f.name for f in dataclasses.fields(Settings)} <= rows
