@@ -58,8 +58,9 @@ _VARIABLES = VariableAccessor()
 _CONNECTIONS = ConnectionAccessor()
 
 
-def run_context(dag: DAG, run: DagRun) -> dict[str, Any]:
-    """What every task of one run shares; built once per run."""
+def run_context(dag: DAG, run: DagRun, prev_success: DagRun | None = None) -> dict[str, Any]:
+    """What every task of one run shares; built once per run. `prev_success`: the DAG's latest
+    successful run before this one (Airflow's prev_*_success keys; None when there is none)."""
     logical = run.logical_date
     ds = logical.strftime("%Y-%m-%d")
     ts = logical.isoformat()
@@ -81,6 +82,10 @@ def run_context(dag: DAG, run: DagRun) -> dict[str, Any]:
         "conf": run.conf,
         "var": _VARIABLES,
         "conn": _CONNECTIONS,
+        "prev_data_interval_start_success": prev_success and prev_success.data_interval_start,
+        "prev_data_interval_end_success": prev_success and prev_success.data_interval_end,
+        "prev_start_date_success": prev_success and prev_success.start_date,
+        "prev_end_date_success": prev_success and prev_success.end_date,
     }
     context.update(dag.user_defined_macros)
     return context

@@ -287,7 +287,9 @@ class Dispatch:
     def _base_context(self, run: LiveRun) -> dict[str, Any]:
         """The run's shared context (not a copy: task_context copies it)."""
         if run.base_context is None or run.base_context["dag_run"] is not run.record:
-            run.base_context = run_context(run.dag, run.record)
+            live_dag = self.dags.get(run.dag_id)
+            prev = live_dag.success_before(run.record.logical_date) if live_dag else None
+            run.base_context = run_context(run.dag, run.record, prev)
         return run.base_context
 
     def _context_of(self, run: LiveRun) -> dict[str, Any]:

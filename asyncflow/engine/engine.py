@@ -207,7 +207,10 @@ class Engine:
         for dag in dags:
             self._add_dag(dag, paused, now)
             # before the loop runs: set directly (what depends_on_past reads, from the store)
-            recovery.set_history(mirror, dag.dag_id, await past_states(store, mirror, dag.dag_id))
+            past = await past_states(store, mirror, dag.dag_id)
+            recovery.set_history(
+                mirror, dag.dag_id, past, await recovery.successes(store, dag.dag_id)
+            )
         for record in await store.get_dag_runs(states=[DagRunState.QUEUED, DagRunState.RUNNING]):
             if record.dag_id in mirror.dags:
                 await self._restore(record, now)
@@ -245,9 +248,11 @@ class Engine:
         self._require().mirror.add_dag(live_dag, paused.get(dag.dag_id), now)
 
     async def _load_history(self, dag_id: str) -> None:
-        """What depends_on_past looks back at, from the store (the truth), not from memory."""
-        past = await past_states(self.store, self._require().mirror, dag_id)
-        await self._in_loop(lambda now: recovery.set_history(self._require().mirror, dag_id, past))
+        """What depends_on_past and prev_*_success look back at, from the store (the truth)."""
+        mirror = self._require().mirror
+        past = await past_states(self.store, mirror, dag_id)
+        won = await recovery.successes(self.store, dag_id)
+        await self._in_loop(lambda now: recovery.set_history(mirror, dag_id, past, won))
 
     async def _restore(self, record: DagRun, now: datetime) -> LiveRun:
         tis = await self.store.get_task_instances(record.dag_id, record.run_id)
@@ -547,16 +552,18 @@ class Engine:
         downstream: bool = False,
         upstream: bool = False,
         only_failed: bool = False,
+        map_index: int | None = None,
     ) -> list[str]:
         """Re-run task instances (Airflow's clear): they go back to `none`, their XComs are
-        dropped, and a finished run is reopened. Returns the task_ids cleared."""
+        dropped, and a finished run is reopened; of a mapped task, every instance or only
+        `map_index`. Returns the task_ids cleared."""
         dag = self._live_dag(dag_id).dag
         chosen = operations.relatives(dag, task_ids, downstream=downstream, upstream=upstream)
         run = await self._changeable_run(dag_id, run_id)
         mirror = self._require().mirror
-        return await self._in_loop(
-            lambda now: operations.clear(mirror, run, chosen, only_failed=only_failed, now=now)
-        )
+        return await self._in_loop(lambda now: operations.clear(
+            mirror, run, chosen, only_failed=only_failed, now=now, map_index=map_index
+        ))  # fmt: skip
 
     async def set_task_instance_state(
         self,
@@ -567,15 +574,19 @@ class Engine:
         *,
         downstream: bool = False,
         upstream: bool = False,
+        map_index: int | None = None,
     ) -> list[str]:
         """Mark task instances `success`, `failed` or `skipped` by hand (a running attempt is
-        stopped). Downstream tasks that become ready then run. Returns the task_ids changed."""
+        stopped; of a mapped task, every instance or only `map_index`). Downstream tasks that
+        become ready then run. Returns the task_ids changed."""
         dag = self._live_dag(dag_id).dag
         chosen = operations.relatives(dag, [task_id], downstream=downstream, upstream=upstream)
         run = await self._changeable_run(dag_id, run_id)
         mirror = self._require().mirror
-        new_state = TaskState(state)
-        return await self._in_loop(lambda now: operations.mark(mirror, run, chosen, new_state, now))
+        new = TaskState(state)
+        return await self._in_loop(
+            lambda now: operations.mark(mirror, run, chosen, new, now, map_index=map_index)
+        )
 
     async def backfill(
         self,

@@ -239,6 +239,10 @@ class LiveRun:
         return RunUpdate(*run_row(self.record)[:6])
 
 
+#: successful runs a DAG keeps in memory for prev_*_success (the newest ones)
+MAX_SUCCESSES = 1000
+
+
 class LiveDag:
     """The mirror's bookkeeping for one loaded DAG."""
 
@@ -254,6 +258,7 @@ class LiveDag:
         "removed",
         "running_runs",
         "running_tasks",
+        "successes",
         "task_running",
         "windows",
     )  # fmt: skip
@@ -275,6 +280,9 @@ class LiveDag:
         self.has_past_deps = bool(self.past_tasks)
         #: finished runs' states of past_tasks, by logical date (rebuilt from the store)
         self.past: list[PastStates] = []
+        #: successful runs by logical date, for the prev_*_success context keys (from the
+        #: store at start, kept up to date as runs succeed)
+        self.successes: list[DagRun] = []
         #: task_id -> (start, end) in UTC, for tasks with their own start_date/end_date
         self.windows: dict[str, tuple[datetime | None, datetime | None]] = {
             t.task_id: (_utc(t.start_date, dag), _utc(t.end_date, dag))
@@ -296,6 +304,21 @@ class LiveDag:
         else:
             self.past.insert(at, entry)
         return True
+
+    def remember_success(self, record: DagRun) -> None:
+        keys = [r.logical_date for r in self.successes]
+        at = bisect.bisect_left(keys, record.logical_date)
+        if at < len(keys) and keys[at] == record.logical_date:
+            self.successes[at] = record
+        else:
+            self.successes.insert(at, record)
+        if len(self.successes) > MAX_SUCCESSES:
+            del self.successes[0]
+
+    def success_before(self, logical_date: datetime) -> DagRun | None:
+        """The latest successful run before `logical_date` (Airflow's prev_*_success)."""
+        at = bisect.bisect_left([r.logical_date for r in self.successes], logical_date)
+        return self.successes[at - 1] if at else None
 
     def finished_before(self, logical_date: datetime) -> PastStates | None:
         """The latest finished run before `logical_date`, if any."""

@@ -88,6 +88,12 @@ class Mirror(Deferrals, Mapping):
                 self.unblock(Blocker("pool", "", name))
         self.pools = dict(pools)
 
+    def set_successes(self, dag_id: str, runs: list[DagRun]) -> None:
+        """The DAG's successful runs as the store holds them (start-up, reload)."""
+        live_dag = self.dags[dag_id]
+        for record in runs:
+            live_dag.remember_success(record)
+
     def set_backfill_limit(self, dag_id: str, limit: int | None) -> None:
         self.dags[dag_id].backfill_limit = limit
 
@@ -236,6 +242,8 @@ class Mirror(Deferrals, Mapping):
         live_dag = self.dags.get(run.dag_id)
         if live_dag is not None and live_dag.remember_finished(run):
             self.unblock(Blocker("past", run.dag_id))
+        if live_dag is not None and state is DagRunState.SUCCESS:
+            live_dag.remember_success(run.record)
         failed = state is DagRunState.FAILED
         callbacks = run.dag.on_failure_callback if failed else run.dag.on_success_callback
         if callbacks is not None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from asyncflow.engine.live import LiveRun
+from asyncflow.engine.live import MAX_SUCCESSES, LiveRun
 from asyncflow.engine.mirror import Mirror
 from asyncflow.records import DagRun, TaskInstance
+from asyncflow.states import DagRunState
 from asyncflow.store.base import DeferralRow, PastStates, Store, XComRow
 
 
@@ -42,6 +43,14 @@ async def past_states(store: Store, mirror: Mirror, dag_id: str) -> list[PastSta
     return await store.past_states(dag_id, live_dag.past_tasks)
 
 
-def set_history(mirror: Mirror, dag_id: str, past: list[PastStates] | None) -> None:
+def set_history(
+    mirror: Mirror, dag_id: str, past: list[PastStates] | None, won: list[DagRun]
+) -> None:
     if past is not None:
         mirror.set_history(dag_id, past)
+    mirror.set_successes(dag_id, won)
+
+
+async def successes(store: Store, dag_id: str) -> list[DagRun]:
+    """The DAG's newest successful runs, for the prev_*_success context keys."""
+    return await store.get_dag_runs(dag_id, states=[DagRunState.SUCCESS], limit=MAX_SUCCESSES)

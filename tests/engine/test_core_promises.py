@@ -288,3 +288,42 @@ async def test_a_bad_run_id_is_refused_at_trigger_time(bad: str) -> None:
         with pytest.raises(InvalidRunIdError, match="healthy"):
             await engine.trigger_dag("healthy", run_id=bad)
         assert await engine.get_dag_runs("healthy") == []
+
+
+# -- prev_*_success, from the store too -------------------------------------------------------
+
+
+async def test_prev_success_keys_name_the_latest_successful_run_even_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "state.db"
+    seen: dict[str, Any] = {}
+
+    def make(fail: bool) -> DAG:
+        with DAG("prev", schedule="@daily", start_date=datetime(2024, 1, 1), catchup=False) as dag:
+
+            @task
+            def look(**context: Any) -> None:
+                seen[context["run_id"]] = (
+                    context["prev_data_interval_start_success"],
+                    context["prev_start_date_success"],
+                )
+                if fail:
+                    raise RuntimeError("this one fails")
+
+            look()
+        return dag
+
+    clock = FakeClock(utc(2024, 3, 1))
+    async with make_engine([make(fail=False)], clock, database=database,
+                           run_schedules=False) as engine:  # fmt: skip
+        first = await finish(engine, "prev", logical_date=utc(2024, 1, 1), run_id="first")
+    async with make_engine([make(fail=True)], clock, database=database,
+                           run_schedules=False) as engine:  # fmt: skip
+        await finish(engine, "prev", logical_date=utc(2024, 1, 2), run_id="failed")
+        await finish(engine, "prev", logical_date=utc(2024, 1, 3), run_id="third")
+    assert seen["first"] == (None, None)
+    # the failed run in between does not count; the first engine's success does, from the store
+    assert seen["failed"] == seen["third"] == (
+        first.run.data_interval_start, first.run.start_date,
+    )  # fmt: skip

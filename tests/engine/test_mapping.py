@@ -459,3 +459,30 @@ async def test_an_expanded_run_survives_a_restart(tmp_path: Any) -> None:
         ("after", -1): "success",
     }  # fmt: skip
     assert (calls.count(0), calls.count(1), calls.count(2)) == (1, 2, 1)  # only the cut one
+
+
+async def test_one_instance_of_a_mapped_task_is_cleared_through_the_engine() -> None:
+    calls: list[int] = []
+
+    with DAG("clear_one", schedule=None) as dag:
+
+        @task
+        def double(x: int) -> int:
+            calls.append(x)
+            return x * 2
+
+        double.expand(x=[1, 2, 3])
+    async with Engine(dags=[dag], database=":memory:") as engine:
+        run = await engine.trigger_dag("clear_one")
+        await engine.wait_for_run("clear_one", run.run_id, timeout=10)
+        assert sorted(calls) == [1, 2, 3]
+        await engine.clear_task_instances("clear_one", run.run_id, ["double"], map_index=1)
+        done = await engine.wait_for_run("clear_one", run.run_id, timeout=10)
+        await engine.set_task_instance_state(
+            "clear_one", run.run_id, "double", "failed", map_index=2
+        )
+        tis = {ti.map_index: ti.state for ti in await engine.get_task_instances(
+            "clear_one", run.run_id)}  # fmt: skip
+    assert done.state == "success"
+    assert sorted(calls) == [1, 2, 2, 3]  # only map_index 1 ran again
+    assert tis == {0: "success", 1: "success", 2: "failed"}
