@@ -35,7 +35,8 @@ from asyncflow.models.asset import (
     Metadata,
 )
 from asyncflow.models.assetdecorator import asset
-from asyncflow.models.baseoperator import BaseOperator, chain, cross_downstream
+from asyncflow.models.baseoperator import BaseOperator
+from asyncflow.models.chain import chain, cross_downstream
 from asyncflow.models.connection import BaseHook, Connection
 from asyncflow.models.current import get_current_context
 from asyncflow.models.dag import DAG

@@ -143,6 +143,7 @@ async def _run(task: BaseOperator, context: Context, ti: RuntimeTaskInstance,
             task = task.unmap(context)
         task = render_task(task, context)
         context["task"] = task
+        await _before_execute(task, context, ti)
         if timeout is None:
             result = await _execute(task, context, resume)
         else:
@@ -157,6 +158,7 @@ async def _run(task: BaseOperator, context: Context, ti: RuntimeTaskInstance,
                 return Attempt(Ending.FAILED, _late(timeout, took, task))
         if inspect.isgenerator(result):  # a task yielding Metadata(asset, extra)
             result = _take_metadata(result, context)
+        await _after_execute(task, context, result)
         if result is not None and task.do_xcom_push:
             ti.xcom_push(RETURN_KEY, result)
         if task.map_source_keys:
@@ -195,6 +197,44 @@ async def _run(task: BaseOperator, context: Context, ti: RuntimeTaskInstance,
         return Attempt(Ending.FAILED, _describe(exc))
     return Attempt(Ending.SUCCESS, None, ti.pushed, ti.skipped,
                    outlet_events=context.get("outlet_events"))  # fmt: skip
+
+
+async def _before_execute(task: BaseOperator, context: Context, ti: RuntimeTaskInstance) -> None:
+    """Airflow's order before execute: the `pre_execute=` callable, an overridden
+    `pre_execute` method (either raising fails the attempt), then `on_execute_callback`
+    (whose errors are logged)."""
+    if task.pre_execute_hook is not None:
+        await _call_hook(task.pre_execute_hook, context)
+    if type(task).pre_execute is not BaseOperator.pre_execute:
+        await _call_hook(task.pre_execute, context)
+    if task.on_execute_callback:
+        where = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}"
+        await run_callbacks(task.on_execute_callback, context, what="on_execute_callback",
+                            where=where)  # fmt: skip
+
+
+async def _after_execute(task: BaseOperator, context: Context, result: Any) -> None:
+    """After execute: the `post_execute=` callable, then an overridden `post_execute`, each
+    given the context and execute's result; either raising fails the attempt."""
+    if task.post_execute_hook is not None:
+        await _call_hook(task.post_execute_hook, context, result)
+    if type(task).post_execute is not BaseOperator.post_execute:
+        await _call_hook(task.post_execute, context, result)
+
+
+async def _call_hook(hook: Any, context: Context, *args: Any) -> None:
+    """A hook of the task's author: awaited when it is async, else run in a worker thread; a
+    generator hook's `yield Metadata(asset, extra)` sets an outlet's extra (as in Airflow)."""
+    if is_async_callable(hook):
+        await hook(context, *args)
+        return
+
+    def call() -> None:
+        value = hook(context, *args)
+        if inspect.isgenerator(value):
+            _take_metadata(value, context)
+
+    await run_sync(call)
 
 
 def _take_metadata(results: Any, context: Context) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -39,6 +38,10 @@ if TYPE_CHECKING:
 
 Context = dict[str, Any]
 TaskCallback = Callable[[Context], Any]
+#: `pre_execute=`: called with the context right before `execute`
+PreExecuteHook = Callable[[Context], Any]
+#: `post_execute=`: called with the context and execute's result right after it
+PostExecuteHook = Callable[[Context, Any], Any]
 DependencyTarget = "BaseOperator | XComArg | Sequence[BaseOperator | XComArg]"
 
 
@@ -178,6 +181,8 @@ class BaseOperator:
         on_failure_callback: TaskCallback | Sequence[TaskCallback] | None = None,
         on_retry_callback: TaskCallback | Sequence[TaskCallback] | None = None,
         on_execute_callback: TaskCallback | Sequence[TaskCallback] | None = None,
+        pre_execute: PreExecuteHook | None = None,
+        post_execute: PostExecuteHook | None = None,
         doc_md: str | None = None,
         queue: str | None = None,
         email: str | Iterable[str] | None = None,
@@ -264,6 +269,11 @@ class BaseOperator:
         self.on_execute_callback = checks.callbacks(
             where, "on_execute_callback", on_execute_callback
         )
+        for name, hook in (("pre_execute", pre_execute), ("post_execute", post_execute)):
+            if hook is not None and not callable(hook):
+                raise where.error(f"{name}={checks.show(hook)} is not a callable")
+        self.pre_execute_hook = pre_execute
+        self.post_execute_hook = post_execute
         self.doc_md = read_doc_md(checks.optional_string(where, "doc_md", doc_md), where.fileloc)
         self.queue = checks.optional_string(where, "queue", queue)
         self.email = email
@@ -373,6 +383,14 @@ class BaseOperator:
                 f"{type(self).__name__} does not have: check method_name in self.defer()"
             )
         return method(context, **kwargs)
+
+    def pre_execute(self, context: Context) -> Any:
+        """Called right before `execute` (after the `pre_execute=` callable): override it to
+        prepare; raising fails the attempt."""
+
+    def post_execute(self, context: Context, result: Any = None) -> Any:
+        """Called right after `execute` returned `result` (after the `post_execute=`
+        callable): override it to act on the result; raising fails the attempt."""
 
     def on_kill(self) -> None:
         """Called when a running attempt is stopped (cleared, marked, timed out, shut down):
@@ -567,29 +585,3 @@ class _NoDag:
 
 BaseOperator.__init__ = _apply_defaults(BaseOperator.__init__)  # type: ignore[method-assign]
 BaseOperator._accepted_args = _accepted_arguments(BaseOperator)
-
-
-def chain(*tasks: Any) -> None:
-    """`chain(a, [b, c], d)`: a >> [b, c] >> d; two lists side by side pair up element-wise."""
-    for up, down in itertools.pairwise(tasks):
-        up_list = isinstance(up, list | tuple)
-        down_list = isinstance(down, list | tuple)
-        if up_list and down_list:
-            if len(up) != len(down):
-                raise DagDefinitionError(
-                    f"chain() cannot pair lists of {len(up)} and {len(down)} tasks: "
-                    "give them the same length"
-                )
-            for a, b in zip(up, down, strict=True):
-                a >> b
-        elif up_list:
-            for a in up:
-                a >> down
-        else:
-            up >> down
-
-
-def cross_downstream(from_tasks: Sequence[Any], to_tasks: Sequence[Any]) -> None:
-    """Every task of `from_tasks` upstream of every task of `to_tasks`."""
-    for task in from_tasks:
-        task >> list(to_tasks)
