@@ -59,6 +59,13 @@ NEEDS: dict[str, str] = {
 }
 
 
+#: dag_id -> the conf its manual run is triggered with: what Airflow's trigger form makes the
+#: user fill in (a param without a default is required; Airflow refuses the run without it)
+CONF: dict[str, dict[str, object]] = {
+    "example_params_ui_tutorial": {"required_field": "some text to pass"},
+}
+
+
 def _random_branches(*groups: tuple[str, ...]) -> Callable[[DagOutcome], Expectation]:
     """A DAG whose branch operators pick a random option: for each group of task-id prefixes
     (the branch's followers first), the option whose first follower ran is the chosen one and
@@ -316,7 +323,9 @@ async def run_group(dags: list[DAG], seconds: float, outcomes: dict[str, DagOutc
         logical_date = clock.now()
         for dag in dags:
             try:
-                run = await engine.trigger_dag(dag.dag_id, logical_date=logical_date)
+                run = await engine.trigger_dag(
+                    dag.dag_id, logical_date=logical_date, conf=CONF.get(dag.dag_id)
+                )
                 runs[dag.dag_id] = run.run_id
             except Exception as exc:
                 outcomes[dag.dag_id].error = f"trigger: {type(exc).__name__}: {exc}"
