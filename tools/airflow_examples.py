@@ -118,7 +118,8 @@ _ASSET_DAGS = (  # one manual run each: every task succeeds in Airflow too
     "consume_1_or_both_2_and_3_with_asset_expressions",
     "conditional_asset_and_time_based_timetable", "read_asset_event",
     "asset_with_extra_by_yield", "asset_with_extra_by_context",
-    "asset_with_extra_from_classic_operator", "team_analytics_producer", "team_ml_consumer",
+    "asset_with_extra_from_classic_operator", "read_asset_event_from_classic",
+    "team_analytics_producer", "team_ml_consumer",
     "example_asset_state_store_producer", "example_asset_state_store_consumer",
 )  # fmt: skip
 _ALL_SUCCESS = (
@@ -285,11 +286,30 @@ def first_line(text: str) -> str:
     return lines[-1].strip() if lines else text
 
 
+def _uris(assets: list[object]) -> set[str]:
+    return {uri for asset in assets if isinstance(uri := getattr(asset, "uri", None), str)}
+
+
+def feeders(dags: list[DAG]) -> dict[str, set[str]]:
+    """dag_id -> the other DAGs whose tasks' outlets update an asset this DAG's tasks read as
+    `inlets` (`inlet_events[asset]`): in a deployment those producers have run before (an
+    example reading `inlet_events[asset][-1]` is written for that), so here they run first."""
+    made = {dag.dag_id: _uris([a for t in dag.tasks for a in t.outlets]) for dag in dags}
+    found: dict[str, set[str]] = {}
+    for dag in dags:
+        read = _uris([a for t in dag.tasks for a in t.inlets])
+        producers = {other for other, uris in made.items() if other != dag.dag_id and uris & read}
+        if producers:
+            found[dag.dag_id] = producers
+    return found
+
+
 def linked(dags: list[DAG]) -> list[list[DAG]]:
     """The DAGs in groups that must share an engine: a task naming another DAG (a
-    TriggerDagRunOperator's `trigger_dag_id`, an ExternalTaskSensor's `external_dag_id`) puts both
-    in one group; every other DAG is a group of its own, so that its clock is hurried only by its
-    own waits (a wait of another DAG must not push it past its `dagrun_timeout`)."""
+    TriggerDagRunOperator's `trigger_dag_id`, an ExternalTaskSensor's `external_dag_id`), or
+    reading through `inlets` an asset another DAG updates, puts both in one group; every other
+    DAG is a group of its own, so that its clock is hurried only by its own waits (a wait of
+    another DAG must not push it past its `dagrun_timeout`)."""
     by_id = {dag.dag_id: dag for dag in dags}
     parent = {dag_id: dag_id for dag_id in by_id}
 
@@ -304,6 +324,9 @@ def linked(dags: list[DAG]) -> list[list[DAG]]:
                 other = getattr(task, attr, None)
                 if isinstance(other, str) and other in by_id:
                     parent[root(other)] = root(dag.dag_id)
+    for reader, producers in feeders(dags).items():
+        for producer in producers:
+            parent[root(producer)] = root(reader)
     groups: dict[str, list[DAG]] = {}
     for dag in dags:
         groups.setdefault(root(dag.dag_id), []).append(dag)
@@ -321,7 +344,8 @@ async def run_group(dags: list[DAG], seconds: float, outcomes: dict[str, DagOutc
         # one logical date for every run of the group, as DAGs sharing a schedule have: an
         # ExternalTaskSensor looks for the other DAG's run at its own logical date
         logical_date = clock.now()
-        for dag in dags:
+
+        async def trigger(dag: DAG) -> None:
             try:
                 run = await engine.trigger_dag(
                     dag.dag_id, logical_date=logical_date, conf=CONF.get(dag.dag_id)
@@ -334,6 +358,16 @@ async def run_group(dags: list[DAG], seconds: float, outcomes: dict[str, DagOutc
             with anyio.move_on_after(seconds):
                 await engine.wait_for_run(dag_id, run_id)
 
+        readers = feeders(dags)
+        for dag in dags:  # the producers of what a reader reads end before it starts
+            if dag.dag_id not in readers:
+                await trigger(dag)
+        async with anyio.create_task_group() as tg:
+            for producer in set().union(*readers.values()) & set(runs):
+                tg.start_soon(wait, producer, runs[producer])
+        for dag in dags:
+            if dag.dag_id in readers:
+                await trigger(dag)
         async with anyio.create_task_group() as tg:
             for dag_id, run_id in runs.items():
                 tg.start_soon(wait, dag_id, run_id)
