@@ -43,6 +43,7 @@ from asyncflow.models.dag import DAG
 from asyncflow.models.edges import Label
 from asyncflow.models.param import Param
 from asyncflow.models.pool import Pool
+from asyncflow.models.priority import PriorityWeightStrategy
 from asyncflow.models.taskflow import dag, setup, task, teardown
 from asyncflow.models.taskgroup import TaskGroup, task_group
 from asyncflow.models.trigger_rule import TriggerRule, WeightRule
@@ -116,6 +117,7 @@ __all__ = [
     "Param",
     "ParamValidationError",
     "Pool",
+    "PriorityWeightStrategy",
     "RunWaitTimeout",
     "SystemClock",
     "TaskDeferralError",

@@ -59,6 +59,7 @@ EXPECTED = [
     "TriggerRule",
     "Variable",
     "WeightRule",
+    "PriorityWeightStrategy",
     "XComArg",
     "__version__",
     "chain",

@@ -36,7 +36,9 @@ import anyio
 
 from asyncflow import DAG, Engine
 from asyncflow.loading.dagbag import DagBag
+from asyncflow.loading.parsing import PRELOAD, ParseServer
 from asyncflow.models.current import current_context
+from tools import example_dags_package
 
 CORE = "apache-airflow-core==3.3.2"
 STANDARD = "apache-airflow-providers-standard"
@@ -134,6 +136,7 @@ _ALL_SUCCESS = (
     "example_task_group", "example_task_group_decorator", "example_trigger_target_dag",
     "example_xcom", "example_xcom_args", "example_xcom_args_with_operators", "latest_only",
     "latest_only_with_trigger", "tutorial", "tutorial_dag", "tutorial_taskflow_api",
+    "example_workday_timetable",
     "tutorial_taskflow_templates", "example_sensor_decorator", "tutorial_taskflow_api_virtualenv",
     "example_python_operator", "example_time_delta_sensor_async", "example_external_task",
     "example_external_task_marker_parent", "example_trigger_controller_dag",
@@ -268,8 +271,8 @@ def fetch(cache: Path) -> list[Path]:
     return [tree / folder for folder in FOLDERS]
 
 
-def load(folder: Path) -> tuple[DagBag, list[Path]]:
-    bag = DagBag(folder, import_timeout=60.0)
+def load(folder: Path, parser: ParseServer) -> tuple[DagBag, list[Path]]:
+    bag = DagBag(folder, import_timeout=60.0, parser=parser)
     bag.collect()
     files = sorted(p for p in folder.glob("*.py") if p.name != "__init__.py")
     return bag, files
@@ -453,8 +456,12 @@ def main(argv: list[str] | None = None) -> int:
     quiet()
     files: list[FileOutcome] = []
     dags: list[DAG] = []
-    for folder in fetch(args.cache):
-        bag, paths = load(folder)
+    folders = fetch(args.cache)
+    example_dags_package.install(folders[0])  # `airflow.example_dags`: the core examples
+    parser = ParseServer(preload=(*PRELOAD, example_dags_package.__name__))
+    with contextlib.closing(parser):
+        loaded = [load(folder, parser) for folder in folders]
+    for bag, paths in loaded:
         errors = bag.import_errors
         owned = bag.dag_files
         for path in paths:

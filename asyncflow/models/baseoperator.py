@@ -28,6 +28,7 @@ from asyncflow.models.asset import BaseAsset, outlets_of
 from asyncflow.models.dag import DAG, current_dag
 from asyncflow.models.docs import read_doc_md, warn_unsent_email
 from asyncflow.models.param import Param, as_params, check_defaults
+from asyncflow.models.priority import PriorityWeightStrategy, load_weight_rule
 from asyncflow.models.taskgroup import TaskGroup, current_group
 from asyncflow.models.trigger_rule import TriggerRule, WeightRule
 
@@ -172,7 +173,7 @@ class BaseOperator:
         pool: str | None = None,
         pool_slots: int = 1,
         priority_weight: int = 1,
-        weight_rule: str = WeightRule.DOWNSTREAM,
+        weight_rule: str | PriorityWeightStrategy = WeightRule.DOWNSTREAM,
         max_active_tis_per_dag: int | None = None,
         params: dict[str, Any] | None = None,
         do_xcom_push: bool = True,
@@ -237,13 +238,10 @@ class BaseOperator:
                 fileloc=where.fileloc,
                 task_id=task_id,
             ) from None
-        try:
-            self.weight_rule = WeightRule(weight_rule)
-        except Exception:  # ValueError, or whatever hashing a strange object raises
-            raise where.error(
-                f"weight_rule {checks.show(weight_rule)} is unknown: use one of "
-                f"{[r.value for r in WeightRule]}"
-            ) from None
+        try:  # a built-in rule, or a PriorityWeightStrategy (models/priority.py)
+            self.weight_rule: WeightRule | PriorityWeightStrategy = load_weight_rule(weight_rule)
+        except ValueError as exc:
+            raise where.error(f"weight_rule {checks.show(weight_rule)} {exc}") from None
         self.depends_on_past = bool(depends_on_past or wait_for_downstream)
         self.wait_for_downstream = bool(wait_for_downstream)
         self.start_date = checks.moment(where, "start_date", start_date)
