@@ -44,6 +44,13 @@ from asyncflow.models.edges import Label
 from asyncflow.models.param import Param
 from asyncflow.models.pool import Pool
 from asyncflow.models.priority import PriorityWeightStrategy
+from asyncflow.models.retry_policy import (
+    ExceptionRetryPolicy,
+    RetryAction,
+    RetryDecision,
+    RetryPolicy,
+    RetryRule,
+)
 from asyncflow.models.taskflow import dag, setup, task, teardown
 from asyncflow.models.taskgroup import TaskGroup, task_group
 from asyncflow.models.trigger_rule import TriggerRule, WeightRule
@@ -110,6 +117,7 @@ __all__ = [
     "Dataset",
     "Engine",
     "EventsMissed",
+    "ExceptionRetryPolicy",
     "FakeClock",
     "Label",
     "Metadata",
@@ -118,6 +126,10 @@ __all__ = [
     "ParamValidationError",
     "Pool",
     "PriorityWeightStrategy",
+    "RetryAction",
+    "RetryDecision",
+    "RetryPolicy",
+    "RetryRule",
     "RunWaitTimeout",
     "SystemClock",
     "TaskDeferralError",

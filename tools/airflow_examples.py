@@ -58,6 +58,8 @@ NEEDS: dict[str, str] = {
     "example_hitl_operator.py": "human-in-the-loop UI",
     # its first task asks an internet service for this host's address
     "example_dag_decorator": "network (httpbin.org)",
+    # its task asks api.example.com (through `requests`) for data: no network, no such host
+    "example_retry_policy": "network (api.example.com)",
 }
 
 

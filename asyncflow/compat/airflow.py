@@ -60,6 +60,16 @@ _CORE = {
     "TaskInstanceState": "asyncflow.states:TaskState",
     "Context": _M + "baseoperator:Context",
     "PriorityWeightStrategy": _M + "priority:PriorityWeightStrategy",
+    **{
+        name: _M + f"retry_policy:{name}"
+        for name in (
+            "ExceptionRetryPolicy",
+            "RetryAction",
+            "RetryDecision",
+            "RetryPolicy",
+            "RetryRule",
+        )
+    },
     "timezone": "asyncflow.timezone",
     "Variable": _M + "variable:Variable",
     "Connection": _M + "connection:Connection",

@@ -421,7 +421,10 @@ class Dispatch:
             self.at(ti.next_try_at, partial(self.retry_due, ti, ti.try_number))
             return
         elif ending is Ending.FAILED and ti.try_number <= ti.max_tries:
-            ti.next_try_at = later(now, retry_delay(task, ti.try_number))
+            delay = attempt.retry_delay  # the task's retry_policy chose one
+            ti.next_try_at = later(
+                now, delay if delay is not None else retry_delay(task, ti.try_number)
+            )
             self._set(ti, TaskState.UP_FOR_RETRY, now)
             self.at(ti.next_try_at, partial(self.retry_due, ti, ti.try_number))
             callbacks = task.on_retry_callback

@@ -26,6 +26,7 @@ from asyncflow.exceptions import (
     AsyncflowFailException,
     AsyncflowRescheduleException,
     AsyncflowSkipException,
+    AsyncflowTaskTimeout,
     TaskDeferred,
 )
 from asyncflow.logs import get_logger
@@ -60,6 +61,8 @@ class Attempt:
     deferred: DeferRequest | None = None
     #: `context["outlet_events"]` of a task with outlets: the extras of its asset events
     outlet_events: Any = None
+    #: FAILED: the wait before the retry, when the task's retry_policy chose one
+    retry_delay: timedelta | None = None
 
 
 #: (next_method, next_kwargs): the attempt resumes a deferred try instead of running execute
@@ -152,10 +155,12 @@ async def _run(task: BaseOperator, context: Context, ti: RuntimeTaskInstance,
             with anyio.move_on_after(limit) as scope:
                 result = await _execute(task, context, resume)
             if scope.cancelled_caught:
-                return Attempt(Ending.FAILED, f"execution_timeout of {timeout} exceeded")
+                message = f"execution_timeout of {timeout} exceeded"
+                return _failed(task, AsyncflowTaskTimeout(message), message, context, ti)
             took = anyio.current_time() - started
             if took > limit:  # it never yielded to be cancelled: a late result is no success
-                return Attempt(Ending.FAILED, _late(timeout, took, task))
+                message = _late(timeout, took, task)
+                return _failed(task, AsyncflowTaskTimeout(message), message, context, ti)
         if inspect.isgenerator(result):  # a task yielding Metadata(asset, extra)
             result = _take_metadata(result, context)
         await _after_execute(task, context, result)
@@ -194,9 +199,35 @@ async def _run(task: BaseOperator, context: Context, ti: RuntimeTaskInstance,
             error=_describe(exc),
             exception=shown,
         )
-        return Attempt(Ending.FAILED, _describe(exc))
+        return _failed(task, exc, _describe(exc), context, ti)
     return Attempt(Ending.SUCCESS, None, ti.pushed, ti.skipped,
                    outlet_events=context.get("outlet_events"))  # fmt: skip
+
+
+def _failed(task: BaseOperator, exc: BaseException, error: str, context: Context,
+            ti: RuntimeTaskInstance) -> Attempt:  # fmt: skip
+    """A failed attempt, as the task's retry_policy (if any) decides from the exception: fail
+    now, retry after a delay of its own, or the ordinary retries; a policy that raises is
+    logged and changes nothing (Airflow's)."""
+    policy = task.retry_policy
+    if policy is None:
+        return Attempt(Ending.FAILED, error)
+    try:
+        decision = policy.evaluate(exc, ti.try_number, ti.max_tries, context)
+        action = decision.action.value
+    except Exception as bad:  # the DAG's own policy
+        log.error("retry_policy raised; the task's retries apply", task_id=task.task_id,
+                  error=_describe(bad), exception=user_traceback(bad))  # fmt: skip
+        return Attempt(Ending.FAILED, error)
+    task_log = current_log.get()
+    if task_log is not None and decision.reason:
+        task_log.line(f"retry policy: {action} ({decision.reason})")
+    if action == "fail":
+        reason = f" (retry_policy: {decision.reason})" if decision.reason else ""
+        return Attempt(Ending.FAILED_FINAL, error + reason)
+    if action == "retry":
+        return Attempt(Ending.FAILED, error, retry_delay=decision.retry_delay)
+    return Attempt(Ending.FAILED, error)
 
 
 async def _before_execute(task: BaseOperator, context: Context, ti: RuntimeTaskInstance) -> None:

@@ -29,6 +29,7 @@ from asyncflow.models.dag import DAG, current_dag
 from asyncflow.models.docs import read_doc_md, warn_unsent_email
 from asyncflow.models.param import Param, as_params, check_defaults
 from asyncflow.models.priority import PriorityWeightStrategy, load_weight_rule
+from asyncflow.models.retry_policy import RetryPolicy
 from asyncflow.models.taskgroup import TaskGroup, current_group
 from asyncflow.models.trigger_rule import TriggerRule, WeightRule
 
@@ -164,6 +165,7 @@ class BaseOperator:
         retry_delay: timedelta | float = timedelta(seconds=300),
         retry_exponential_backoff: bool = False,
         max_retry_delay: timedelta | float | None = None,
+        retry_policy: RetryPolicy | None = None,
         execution_timeout: timedelta | float | None = None,
         trigger_rule: str = TriggerRule.ALL_SUCCESS,
         depends_on_past: bool = False,
@@ -225,6 +227,9 @@ class BaseOperator:
         self.retry_delay = checks.duration(where, "retry_delay", retry_delay)
         self.retry_exponential_backoff = bool(retry_exponential_backoff)
         self.max_retry_delay = checks.optional_duration(where, "max_retry_delay", max_retry_delay)
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise where.error(f"retry_policy={checks.show(retry_policy)} is not a RetryPolicy")
+        self.retry_policy = retry_policy
         self.execution_timeout = checks.optional_duration(
             where, "execution_timeout", execution_timeout, positive=True
         )
