@@ -35,13 +35,22 @@ from asyncflow.models.asset import (
     Metadata,
 )
 from asyncflow.models.assetdecorator import asset
-from asyncflow.models.baseoperator import BaseOperator, chain, cross_downstream
+from asyncflow.models.baseoperator import BaseOperator
+from asyncflow.models.chain import chain, cross_downstream
 from asyncflow.models.connection import BaseHook, Connection
 from asyncflow.models.current import get_current_context
 from asyncflow.models.dag import DAG
 from asyncflow.models.edges import Label
 from asyncflow.models.param import Param
 from asyncflow.models.pool import Pool
+from asyncflow.models.priority import PriorityWeightStrategy
+from asyncflow.models.retry_policy import (
+    ExceptionRetryPolicy,
+    RetryAction,
+    RetryDecision,
+    RetryPolicy,
+    RetryRule,
+)
 from asyncflow.models.taskflow import dag, setup, task, teardown
 from asyncflow.models.taskgroup import TaskGroup, task_group
 from asyncflow.models.trigger_rule import TriggerRule, WeightRule
@@ -108,6 +117,7 @@ __all__ = [
     "Dataset",
     "Engine",
     "EventsMissed",
+    "ExceptionRetryPolicy",
     "FakeClock",
     "Label",
     "Metadata",
@@ -115,6 +125,11 @@ __all__ = [
     "Param",
     "ParamValidationError",
     "Pool",
+    "PriorityWeightStrategy",
+    "RetryAction",
+    "RetryDecision",
+    "RetryPolicy",
+    "RetryRule",
     "RunWaitTimeout",
     "SystemClock",
     "TaskDeferralError",

@@ -36,7 +36,9 @@ import anyio
 
 from asyncflow import DAG, Engine
 from asyncflow.loading.dagbag import DagBag
+from asyncflow.loading.parsing import PRELOAD, ParseServer
 from asyncflow.models.current import current_context
+from tools import example_dags_package
 
 CORE = "apache-airflow-core==3.3.2"
 STANDARD = "apache-airflow-providers-standard"
@@ -56,6 +58,15 @@ NEEDS: dict[str, str] = {
     "example_hitl_operator.py": "human-in-the-loop UI",
     # its first task asks an internet service for this host's address
     "example_dag_decorator": "network (httpbin.org)",
+    # its task asks api.example.com (through `requests`) for data: no network, no such host
+    "example_retry_policy": "network (api.example.com)",
+}
+
+
+#: dag_id -> the conf its manual run is triggered with: what Airflow's trigger form makes the
+#: user fill in (a param without a default is required; Airflow refuses the run without it)
+CONF: dict[str, dict[str, object]] = {
+    "example_params_ui_tutorial": {"required_field": "some text to pass"},
 }
 
 
@@ -111,7 +122,8 @@ _ASSET_DAGS = (  # one manual run each: every task succeeds in Airflow too
     "consume_1_or_both_2_and_3_with_asset_expressions",
     "conditional_asset_and_time_based_timetable", "read_asset_event",
     "asset_with_extra_by_yield", "asset_with_extra_by_context",
-    "asset_with_extra_from_classic_operator", "team_analytics_producer", "team_ml_consumer",
+    "asset_with_extra_from_classic_operator", "read_asset_event_from_classic",
+    "team_analytics_producer", "team_ml_consumer",
     "example_asset_state_store_producer", "example_asset_state_store_consumer",
 )  # fmt: skip
 _ALL_SUCCESS = (
@@ -126,6 +138,7 @@ _ALL_SUCCESS = (
     "example_task_group", "example_task_group_decorator", "example_trigger_target_dag",
     "example_xcom", "example_xcom_args", "example_xcom_args_with_operators", "latest_only",
     "latest_only_with_trigger", "tutorial", "tutorial_dag", "tutorial_taskflow_api",
+    "example_workday_timetable",
     "tutorial_taskflow_templates", "example_sensor_decorator", "tutorial_taskflow_api_virtualenv",
     "example_python_operator", "example_time_delta_sensor_async", "example_external_task",
     "example_external_task_marker_parent", "example_trigger_controller_dag",
@@ -260,8 +273,8 @@ def fetch(cache: Path) -> list[Path]:
     return [tree / folder for folder in FOLDERS]
 
 
-def load(folder: Path) -> tuple[DagBag, list[Path]]:
-    bag = DagBag(folder, import_timeout=60.0)
+def load(folder: Path, parser: ParseServer) -> tuple[DagBag, list[Path]]:
+    bag = DagBag(folder, import_timeout=60.0, parser=parser)
     bag.collect()
     files = sorted(p for p in folder.glob("*.py") if p.name != "__init__.py")
     return bag, files
@@ -278,11 +291,30 @@ def first_line(text: str) -> str:
     return lines[-1].strip() if lines else text
 
 
+def _uris(assets: list[object]) -> set[str]:
+    return {uri for asset in assets if isinstance(uri := getattr(asset, "uri", None), str)}
+
+
+def feeders(dags: list[DAG]) -> dict[str, set[str]]:
+    """dag_id -> the other DAGs whose tasks' outlets update an asset this DAG's tasks read as
+    `inlets` (`inlet_events[asset]`): in a deployment those producers have run before (an
+    example reading `inlet_events[asset][-1]` is written for that), so here they run first."""
+    made = {dag.dag_id: _uris([a for t in dag.tasks for a in t.outlets]) for dag in dags}
+    found: dict[str, set[str]] = {}
+    for dag in dags:
+        read = _uris([a for t in dag.tasks for a in t.inlets])
+        producers = {other for other, uris in made.items() if other != dag.dag_id and uris & read}
+        if producers:
+            found[dag.dag_id] = producers
+    return found
+
+
 def linked(dags: list[DAG]) -> list[list[DAG]]:
     """The DAGs in groups that must share an engine: a task naming another DAG (a
-    TriggerDagRunOperator's `trigger_dag_id`, an ExternalTaskSensor's `external_dag_id`) puts both
-    in one group; every other DAG is a group of its own, so that its clock is hurried only by its
-    own waits (a wait of another DAG must not push it past its `dagrun_timeout`)."""
+    TriggerDagRunOperator's `trigger_dag_id`, an ExternalTaskSensor's `external_dag_id`), or
+    reading through `inlets` an asset another DAG updates, puts both in one group; every other
+    DAG is a group of its own, so that its clock is hurried only by its own waits (a wait of
+    another DAG must not push it past its `dagrun_timeout`)."""
     by_id = {dag.dag_id: dag for dag in dags}
     parent = {dag_id: dag_id for dag_id in by_id}
 
@@ -297,6 +329,9 @@ def linked(dags: list[DAG]) -> list[list[DAG]]:
                 other = getattr(task, attr, None)
                 if isinstance(other, str) and other in by_id:
                     parent[root(other)] = root(dag.dag_id)
+    for reader, producers in feeders(dags).items():
+        for producer in producers:
+            parent[root(producer)] = root(reader)
     groups: dict[str, list[DAG]] = {}
     for dag in dags:
         groups.setdefault(root(dag.dag_id), []).append(dag)
@@ -314,9 +349,12 @@ async def run_group(dags: list[DAG], seconds: float, outcomes: dict[str, DagOutc
         # one logical date for every run of the group, as DAGs sharing a schedule have: an
         # ExternalTaskSensor looks for the other DAG's run at its own logical date
         logical_date = clock.now()
-        for dag in dags:
+
+        async def trigger(dag: DAG) -> None:
             try:
-                run = await engine.trigger_dag(dag.dag_id, logical_date=logical_date)
+                run = await engine.trigger_dag(
+                    dag.dag_id, logical_date=logical_date, conf=CONF.get(dag.dag_id)
+                )
                 runs[dag.dag_id] = run.run_id
             except Exception as exc:
                 outcomes[dag.dag_id].error = f"trigger: {type(exc).__name__}: {exc}"
@@ -325,6 +363,16 @@ async def run_group(dags: list[DAG], seconds: float, outcomes: dict[str, DagOutc
             with anyio.move_on_after(seconds):
                 await engine.wait_for_run(dag_id, run_id)
 
+        readers = feeders(dags)
+        for dag in dags:  # the producers of what a reader reads end before it starts
+            if dag.dag_id not in readers:
+                await trigger(dag)
+        async with anyio.create_task_group() as tg:
+            for producer in set().union(*readers.values()) & set(runs):
+                tg.start_soon(wait, producer, runs[producer])
+        for dag in dags:
+            if dag.dag_id in readers:
+                await trigger(dag)
         async with anyio.create_task_group() as tg:
             for dag_id, run_id in runs.items():
                 tg.start_soon(wait, dag_id, run_id)
@@ -410,8 +458,12 @@ def main(argv: list[str] | None = None) -> int:
     quiet()
     files: list[FileOutcome] = []
     dags: list[DAG] = []
-    for folder in fetch(args.cache):
-        bag, paths = load(folder)
+    folders = fetch(args.cache)
+    example_dags_package.install(folders[0])  # `airflow.example_dags`: the core examples
+    parser = ParseServer(preload=(*PRELOAD, example_dags_package.__name__))
+    with contextlib.closing(parser):
+        loaded = [load(folder, parser) for folder in folders]
+    for bag, paths in loaded:
         errors = bag.import_errors
         owned = bag.dag_files
         for path in paths:

@@ -5,7 +5,8 @@
 ``airflow.sensors.*``, ``airflow.utils.*``, ``airflow.providers.standard.*`` and
 ``airflow.exceptions`` as small modules whose names are asyncflow's (``DAG``, ``task``,
 ``BashOperator``...). A name or module asyncflow does not have raises `UnsupportedImportError`
-(an ImportError) naming the Airflow feature and what to use instead.
+(an ImportError) naming the Airflow feature and what to use instead, unless another finder on
+`sys.meta_path` serves it (a package of one's own under ``airflow.*``).
 
 The hook exists only inside the block (the DAG loader and `asyncflow dags test` open it around
 each file's import): on leaving, the finder and every module it made leave `sys.modules`, so no
@@ -43,8 +44,8 @@ _CORE = {
     "teardown": _M + "taskflow:teardown",
     "TaskGroup": _M + "taskgroup:TaskGroup",
     "BaseOperator": _M + "baseoperator:BaseOperator",
-    "chain": _M + "baseoperator:chain",
-    "cross_downstream": _M + "baseoperator:cross_downstream",
+    "chain": _M + "chain:chain",
+    "cross_downstream": _M + "chain:cross_downstream",
     "Param": _M + "param:Param",
     "XComArg": _M + "xcom_arg:XComArg",
     "Label": _M + "edges:Label",
@@ -58,6 +59,17 @@ _CORE = {
     "DagRunState": "asyncflow.states:DagRunState",
     "TaskInstanceState": "asyncflow.states:TaskState",
     "Context": _M + "baseoperator:Context",
+    "PriorityWeightStrategy": _M + "priority:PriorityWeightStrategy",
+    **{
+        name: _M + f"retry_policy:{name}"
+        for name in (
+            "ExceptionRetryPolicy",
+            "RetryAction",
+            "RetryDecision",
+            "RetryPolicy",
+            "RetryRule",
+        )
+    },
     "timezone": "asyncflow.timezone",
     "Variable": _M + "variable:Variable",
     "Connection": _M + "connection:Connection",
@@ -262,6 +274,12 @@ MODULES: dict[str, dict[str, str]] = {
     "airflow.datasets": _DATASETS,
     "airflow.sdk.definitions.asset": _ASSETS,
     "airflow.sdk.definitions.asset.decorators": {"asset": _ASSETS["asset"]},
+    "airflow.timetables.base": {
+        name: f"asyncflow.timetables.base:{name}"
+        for name in ("Timetable", "DagRunInfo", "DataInterval", "TimeRestriction")
+    },
+    "airflow.plugins_manager": {"AirflowPlugin": "asyncflow.compat.plugins:AirflowPlugin"},
+    "airflow.task.priority_strategy": {"PriorityWeightStrategy": _CORE["PriorityWeightStrategy"]},
     "airflow.timetables.assets": {"AssetOrTimeSchedule": _ASSETS["AssetOrTimeSchedule"]},
     "airflow.timetables.datasets": {"DatasetOrTimeSchedule": _ASSETS["AssetOrTimeSchedule"]},
     "airflow.triggers.base": _TRIGGER_BASE,
@@ -322,6 +340,11 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if fullname != "airflow" and not fullname.startswith("airflow."):
             return None
         if fullname not in MODULES and fullname not in _PACKAGES:
+            for finder in sys.meta_path:  # another import hook serving this module (a test's)
+                if finder is not self and hasattr(finder, "find_spec"):
+                    spec = finder.find_spec(fullname, path, target)
+                    if spec is not None:
+                        return spec
             raise unsupported.module(fullname)
         return importlib.machinery.ModuleSpec(fullname, self, is_package=fullname in _PACKAGES)
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from asyncflow.models.asset import Asset, AssetAlias, Metadata
+from asyncflow.models.asset import Asset, AssetAlias, Metadata, normalize_uri
 from asyncflow.records import AssetEvent, AssetKey
 from asyncflow.store.base import AssetEventRow, Store
 
@@ -116,17 +116,20 @@ class InletEventAccessors(Mapping[Any, list[AssetEvent]]):
         self._inlets = inlets
         self._aliases = aliases
 
-    def _read(self, name: str, uri: str) -> list[AssetEvent]:
+    def _read(self, name: str | None, uri: str | None) -> list[AssetEvent]:
         rows = self._store.get_asset_events_sync(name, uri, INLET_EVENTS_LIMIT)
         return [event_of(row) for row in rows]
 
     def for_asset(self, *, name: str | None = None, uri: str | None = None) -> list[AssetEvent]:
-        for inlet in self._inlets:
-            if isinstance(inlet, Asset) and (inlet.name == name or inlet.uri == uri):
-                return self._read(inlet.name, inlet.uri)
-        if name is not None or uri is not None:
+        """The events of the asset with this name and URI; given one of them, of every asset
+        with it (as Airflow's asset references read them)."""
+        if name is not None and uri is not None:
             found = Asset(name=name, uri=uri)
             return self._read(found.name, found.uri)
+        if name is not None:
+            return self._read(name, None)
+        if uri is not None:
+            return self._read(None, normalize_uri(uri))
         raise TypeError("inlet_events.for_asset() needs name= or uri=")
 
     def for_alias(self, name: str) -> list[AssetEvent]:

@@ -26,9 +26,11 @@ from asyncflow.engine.events import DagRunStateChanged, EventBus, TaskStateChang
 from asyncflow.engine.live import LiveDag, LiveRun, LiveTI
 from asyncflow.engine.planner import decide, retry_delay
 from asyncflow.engine.runner import Attempt, Ending
+from asyncflow.engine.weights import strategy_weight
 from asyncflow.exceptions import InvalidStateTransition
 from asyncflow.logs import get_logger
 from asyncflow.models.baseoperator import Context
+from asyncflow.models.trigger_rule import WeightRule
 from asyncflow.operators.empty import EmptyOperator
 from asyncflow.states import (
     RUN_TRANSITIONS,
@@ -162,9 +164,11 @@ class Dispatch:
             self._set(ti, TaskState.SUCCESS, now)
             settled.append(ti)
             return
-        heapq.heappush(self._ready, (-ti.priority, next(self._seq), ti))
+        self._push_ready(ti)
 
     def _push_ready(self, ti: LiveTI) -> None:
+        if type(ti.task.weight_rule) is not WeightRule:  # a PriorityWeightStrategy
+            ti.priority = strategy_weight(ti)
         heapq.heappush(self._ready, (-ti.priority, next(self._seq), ti))
 
     def settle(self, ti: LiveTI, state: TaskState, now: datetime) -> None:
@@ -419,7 +423,10 @@ class Dispatch:
             self.at(ti.next_try_at, partial(self.retry_due, ti, ti.try_number))
             return
         elif ending is Ending.FAILED and ti.try_number <= ti.max_tries:
-            ti.next_try_at = later(now, retry_delay(task, ti.try_number))
+            delay = attempt.retry_delay  # the task's retry_policy chose one
+            ti.next_try_at = later(
+                now, delay if delay is not None else retry_delay(task, ti.try_number)
+            )
             self._set(ti, TaskState.UP_FOR_RETRY, now)
             self.at(ti.next_try_at, partial(self.retry_due, ti, ti.try_number))
             callbacks = task.on_retry_callback

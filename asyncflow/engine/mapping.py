@@ -17,7 +17,6 @@ tasks that are mapped or teardowns.
 
 from __future__ import annotations
 
-import heapq
 from datetime import datetime
 
 from asyncflow.engine.context import RuntimeTaskInstance, task_context
@@ -124,7 +123,7 @@ class Mapping(Dispatch):
             decision = self._instance_decision(inst, same) if same else SCHEDULED
             if decision is SCHEDULED:
                 self._set(inst, SCHEDULED, now)
-                heapq.heappush(self._ready, (-inst.priority, next(self._seq), inst))
+                self._push_ready(inst)
             else:
                 inst.end_date = now
                 self._set(inst, decision, now)

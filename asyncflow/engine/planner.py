@@ -153,12 +153,12 @@ def priority_weights(dag: DAG) -> dict[str, int]:
     above = _closure(order, lambda t: t.upstream_task_ids, lambda t: t.downstream_task_ids, uniform)
     weights: dict[str, int] = {}
     for task in order:
-        if task.weight_rule is WeightRule.ABSOLUTE:
-            extra = 0
-        elif task.weight_rule is WeightRule.DOWNSTREAM:
+        if task.weight_rule is WeightRule.DOWNSTREAM:
             extra = below[task.task_id]
-        else:
+        elif task.weight_rule is WeightRule.UPSTREAM:
             extra = above[task.task_id]
+        else:  # absolute; a PriorityWeightStrategy is asked per instance (engine/weights.py)
+            extra = 0
         weights[task.task_id] = task.priority_weight + extra
     return weights
 

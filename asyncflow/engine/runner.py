@@ -26,6 +26,7 @@ from asyncflow.exceptions import (
     AsyncflowFailException,
     AsyncflowRescheduleException,
     AsyncflowSkipException,
+    AsyncflowTaskTimeout,
     TaskDeferred,
 )
 from asyncflow.logs import get_logger
@@ -60,6 +61,8 @@ class Attempt:
     deferred: DeferRequest | None = None
     #: `context["outlet_events"]` of a task with outlets: the extras of its asset events
     outlet_events: Any = None
+    #: FAILED: the wait before the retry, when the task's retry_policy chose one
+    retry_delay: timedelta | None = None
 
 
 #: (next_method, next_kwargs): the attempt resumes a deferred try instead of running execute
@@ -143,6 +146,7 @@ async def _run(task: BaseOperator, context: Context, ti: RuntimeTaskInstance,
             task = task.unmap(context)
         task = render_task(task, context)
         context["task"] = task
+        await _before_execute(task, context, ti)
         if timeout is None:
             result = await _execute(task, context, resume)
         else:
@@ -151,12 +155,15 @@ async def _run(task: BaseOperator, context: Context, ti: RuntimeTaskInstance,
             with anyio.move_on_after(limit) as scope:
                 result = await _execute(task, context, resume)
             if scope.cancelled_caught:
-                return Attempt(Ending.FAILED, f"execution_timeout of {timeout} exceeded")
+                message = f"execution_timeout of {timeout} exceeded"
+                return _failed(task, AsyncflowTaskTimeout(message), message, context, ti)
             took = anyio.current_time() - started
             if took > limit:  # it never yielded to be cancelled: a late result is no success
-                return Attempt(Ending.FAILED, _late(timeout, took, task))
+                message = _late(timeout, took, task)
+                return _failed(task, AsyncflowTaskTimeout(message), message, context, ti)
         if inspect.isgenerator(result):  # a task yielding Metadata(asset, extra)
             result = _take_metadata(result, context)
+        await _after_execute(task, context, result)
         if result is not None and task.do_xcom_push:
             ti.xcom_push(RETURN_KEY, result)
         if task.map_source_keys:
@@ -192,9 +199,73 @@ async def _run(task: BaseOperator, context: Context, ti: RuntimeTaskInstance,
             error=_describe(exc),
             exception=shown,
         )
-        return Attempt(Ending.FAILED, _describe(exc))
+        return _failed(task, exc, _describe(exc), context, ti)
     return Attempt(Ending.SUCCESS, None, ti.pushed, ti.skipped,
                    outlet_events=context.get("outlet_events"))  # fmt: skip
+
+
+def _failed(task: BaseOperator, exc: BaseException, error: str, context: Context,
+            ti: RuntimeTaskInstance) -> Attempt:  # fmt: skip
+    """A failed attempt, as the task's retry_policy (if any) decides from the exception: fail
+    now, retry after a delay of its own, or the ordinary retries; a policy that raises is
+    logged and changes nothing (Airflow's)."""
+    policy = task.retry_policy
+    if policy is None:
+        return Attempt(Ending.FAILED, error)
+    try:
+        decision = policy.evaluate(exc, ti.try_number, ti.max_tries, context)
+        action = decision.action.value
+    except Exception as bad:  # the DAG's own policy
+        log.error("retry_policy raised; the task's retries apply", task_id=task.task_id,
+                  error=_describe(bad), exception=user_traceback(bad))  # fmt: skip
+        return Attempt(Ending.FAILED, error)
+    task_log = current_log.get()
+    if task_log is not None and decision.reason:
+        task_log.line(f"retry policy: {action} ({decision.reason})")
+    if action == "fail":
+        reason = f" (retry_policy: {decision.reason})" if decision.reason else ""
+        return Attempt(Ending.FAILED_FINAL, error + reason)
+    if action == "retry":
+        return Attempt(Ending.FAILED, error, retry_delay=decision.retry_delay)
+    return Attempt(Ending.FAILED, error)
+
+
+async def _before_execute(task: BaseOperator, context: Context, ti: RuntimeTaskInstance) -> None:
+    """Airflow's order before execute: the `pre_execute=` callable, an overridden
+    `pre_execute` method (either raising fails the attempt), then `on_execute_callback`
+    (whose errors are logged)."""
+    if task.pre_execute_hook is not None:
+        await _call_hook(task.pre_execute_hook, context)
+    if type(task).pre_execute is not BaseOperator.pre_execute:
+        await _call_hook(task.pre_execute, context)
+    if task.on_execute_callback:
+        where = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}"
+        await run_callbacks(task.on_execute_callback, context, what="on_execute_callback",
+                            where=where)  # fmt: skip
+
+
+async def _after_execute(task: BaseOperator, context: Context, result: Any) -> None:
+    """After execute: the `post_execute=` callable, then an overridden `post_execute`, each
+    given the context and execute's result; either raising fails the attempt."""
+    if task.post_execute_hook is not None:
+        await _call_hook(task.post_execute_hook, context, result)
+    if type(task).post_execute is not BaseOperator.post_execute:
+        await _call_hook(task.post_execute, context, result)
+
+
+async def _call_hook(hook: Any, context: Context, *args: Any) -> None:
+    """A hook of the task's author: awaited when it is async, else run in a worker thread; a
+    generator hook's `yield Metadata(asset, extra)` sets an outlet's extra (as in Airflow)."""
+    if is_async_callable(hook):
+        await hook(context, *args)
+        return
+
+    def call() -> None:
+        value = hook(context, *args)
+        if inspect.isgenerator(value):
+            _take_metadata(value, context)
+
+    await run_sync(call)
 
 
 def _take_metadata(results: Any, context: Context) -> Any:

@@ -87,8 +87,11 @@ class ParseServer:
     """The client side: one server process, started on first use. Thread-safe (one batch at a
     time)."""
 
-    def __init__(self, processes: int | None = None) -> None:
+    def __init__(self, processes: int | None = None, preload: Sequence[str] = PRELOAD) -> None:
         self.processes = processes or default_processes()
+        #: modules the server imports once before forking (an embedder may add its own import
+        #: hooks or heavy libraries its DAG files share)
+        self.preload = tuple(preload)
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._next_id = 0
@@ -174,7 +177,7 @@ class ParseServer:
         environment.pop(ENGINE_MARKER, None)
         environment["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "asyncflow.loading.parseserver", *PRELOAD],
+            [sys.executable, "-m", "asyncflow.loading.parseserver", *self.preload],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=environment,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -29,6 +28,8 @@ from asyncflow.models.asset import BaseAsset, outlets_of
 from asyncflow.models.dag import DAG, current_dag
 from asyncflow.models.docs import read_doc_md, warn_unsent_email
 from asyncflow.models.param import Param, as_params, check_defaults
+from asyncflow.models.priority import PriorityWeightStrategy, load_weight_rule
+from asyncflow.models.retry_policy import RetryPolicy
 from asyncflow.models.taskgroup import TaskGroup, current_group
 from asyncflow.models.trigger_rule import TriggerRule, WeightRule
 
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
 
 Context = dict[str, Any]
 TaskCallback = Callable[[Context], Any]
+#: `pre_execute=`: called with the context right before `execute`
+PreExecuteHook = Callable[[Context], Any]
+#: `post_execute=`: called with the context and execute's result right after it
+PostExecuteHook = Callable[[Context, Any], Any]
 DependencyTarget = "BaseOperator | XComArg | Sequence[BaseOperator | XComArg]"
 
 
@@ -160,6 +165,7 @@ class BaseOperator:
         retry_delay: timedelta | float = timedelta(seconds=300),
         retry_exponential_backoff: bool = False,
         max_retry_delay: timedelta | float | None = None,
+        retry_policy: RetryPolicy | None = None,
         execution_timeout: timedelta | float | None = None,
         trigger_rule: str = TriggerRule.ALL_SUCCESS,
         depends_on_past: bool = False,
@@ -169,7 +175,7 @@ class BaseOperator:
         pool: str | None = None,
         pool_slots: int = 1,
         priority_weight: int = 1,
-        weight_rule: str = WeightRule.DOWNSTREAM,
+        weight_rule: str | PriorityWeightStrategy = WeightRule.DOWNSTREAM,
         max_active_tis_per_dag: int | None = None,
         params: dict[str, Any] | None = None,
         do_xcom_push: bool = True,
@@ -178,6 +184,8 @@ class BaseOperator:
         on_failure_callback: TaskCallback | Sequence[TaskCallback] | None = None,
         on_retry_callback: TaskCallback | Sequence[TaskCallback] | None = None,
         on_execute_callback: TaskCallback | Sequence[TaskCallback] | None = None,
+        pre_execute: PreExecuteHook | None = None,
+        post_execute: PostExecuteHook | None = None,
         doc_md: str | None = None,
         queue: str | None = None,
         email: str | Iterable[str] | None = None,
@@ -219,6 +227,9 @@ class BaseOperator:
         self.retry_delay = checks.duration(where, "retry_delay", retry_delay)
         self.retry_exponential_backoff = bool(retry_exponential_backoff)
         self.max_retry_delay = checks.optional_duration(where, "max_retry_delay", max_retry_delay)
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise where.error(f"retry_policy={checks.show(retry_policy)} is not a RetryPolicy")
+        self.retry_policy = retry_policy
         self.execution_timeout = checks.optional_duration(
             where, "execution_timeout", execution_timeout, positive=True
         )
@@ -232,13 +243,10 @@ class BaseOperator:
                 fileloc=where.fileloc,
                 task_id=task_id,
             ) from None
-        try:
-            self.weight_rule = WeightRule(weight_rule)
-        except Exception:  # ValueError, or whatever hashing a strange object raises
-            raise where.error(
-                f"weight_rule {checks.show(weight_rule)} is unknown: use one of "
-                f"{[r.value for r in WeightRule]}"
-            ) from None
+        try:  # a built-in rule, or a PriorityWeightStrategy (models/priority.py)
+            self.weight_rule: WeightRule | PriorityWeightStrategy = load_weight_rule(weight_rule)
+        except ValueError as exc:
+            raise where.error(f"weight_rule {checks.show(weight_rule)} {exc}") from None
         self.depends_on_past = bool(depends_on_past or wait_for_downstream)
         self.wait_for_downstream = bool(wait_for_downstream)
         self.start_date = checks.moment(where, "start_date", start_date)
@@ -264,6 +272,11 @@ class BaseOperator:
         self.on_execute_callback = checks.callbacks(
             where, "on_execute_callback", on_execute_callback
         )
+        for name, hook in (("pre_execute", pre_execute), ("post_execute", post_execute)):
+            if hook is not None and not callable(hook):
+                raise where.error(f"{name}={checks.show(hook)} is not a callable")
+        self.pre_execute_hook = pre_execute
+        self.post_execute_hook = post_execute
         self.doc_md = read_doc_md(checks.optional_string(where, "doc_md", doc_md), where.fileloc)
         self.queue = checks.optional_string(where, "queue", queue)
         self.email = email
@@ -373,6 +386,14 @@ class BaseOperator:
                 f"{type(self).__name__} does not have: check method_name in self.defer()"
             )
         return method(context, **kwargs)
+
+    def pre_execute(self, context: Context) -> Any:
+        """Called right before `execute` (after the `pre_execute=` callable): override it to
+        prepare; raising fails the attempt."""
+
+    def post_execute(self, context: Context, result: Any = None) -> Any:
+        """Called right after `execute` returned `result` (after the `post_execute=`
+        callable): override it to act on the result; raising fails the attempt."""
 
     def on_kill(self) -> None:
         """Called when a running attempt is stopped (cleared, marked, timed out, shut down):
@@ -567,29 +588,3 @@ class _NoDag:
 
 BaseOperator.__init__ = _apply_defaults(BaseOperator.__init__)  # type: ignore[method-assign]
 BaseOperator._accepted_args = _accepted_arguments(BaseOperator)
-
-
-def chain(*tasks: Any) -> None:
-    """`chain(a, [b, c], d)`: a >> [b, c] >> d; two lists side by side pair up element-wise."""
-    for up, down in itertools.pairwise(tasks):
-        up_list = isinstance(up, list | tuple)
-        down_list = isinstance(down, list | tuple)
-        if up_list and down_list:
-            if len(up) != len(down):
-                raise DagDefinitionError(
-                    f"chain() cannot pair lists of {len(up)} and {len(down)} tasks: "
-                    "give them the same length"
-                )
-            for a, b in zip(up, down, strict=True):
-                a >> b
-        elif up_list:
-            for a in up:
-                a >> down
-        else:
-            up >> down
-
-
-def cross_downstream(from_tasks: Sequence[Any], to_tasks: Sequence[Any]) -> None:
-    """Every task of `from_tasks` upstream of every task of `to_tasks`."""
-    for task in from_tasks:
-        task >> list(to_tasks)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import warnings
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
@@ -11,16 +13,6 @@ from asyncflow.exceptions import ParamValidationError
 
 if TYPE_CHECKING:
     from asyncflow.models.checks import Where
-
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "array": (list, tuple),
-    "object": (dict,),
-    "null": (type(None),),
-}
 
 
 class _NoValue:
@@ -32,87 +24,74 @@ NOTSET: Any = _NoValue()
 
 
 class Param:
-    """A param with an optional default, a JSON type (or list of types) and allowed values.
+    """A param: an optional default, an optional description, and a JSON schema (every other
+    keyword, or `schema={...}`) its value must pass, as in Airflow: `type`, `enum`, `const`,
+    `minimum`, `items`, `properties`, `required`, `oneOf`, `anyOf`... are checked by the
+    `jsonschema` library (JSON Schema 2020-12 unless the schema names its `$schema`), and
+    `format` for date, date-time, time, duration, email, ipv4, ipv6, uuid and regex. Keywords a
+    form shows (`title`, `section`, `values_display`, `description_md`...) are kept and not
+    checked, as JSON Schema treats unknown keywords; a keyword neither JSON Schema nor Airflow's
+    form knows draws a warning (a typo is never checked)."""
 
-    Further JSON-schema keywords, as Airflow takes them: the ones a form shows (`title`,
-    `section`, `values_display`, `description_md`, `examples`...) are kept in `schema`; the string
-    checks `minLength`, `maxLength`, `pattern` and `format` (date, date-time, time, duration) are
-    enforced;
-    any other keyword is refused by name rather than silently not checked.
-    """
-
-    __slots__ = ("default", "description", "enum", "maximum", "minimum", "schema", "type")
+    __slots__ = ("_validator", "default", "description", "schema")
 
     def __init__(
         self,
         default: Any = NOTSET,
         description: str | None = None,
         *,
-        type: str | list[str] | None = None,
-        enum: list[Any] | None = None,
-        minimum: float | None = None,
-        maximum: float | None = None,
-        **schema: Any,
+        schema: Mapping[str, Any] | None = None,
+        **keywords: Any,
     ) -> None:
-        types = [type] if isinstance(type, str) else list(type or [])
-        for name in types:
-            if name not in _JSON_TYPES:
-                raise ParamValidationError(
-                    f"Param type {name!r} is not one of {sorted(_JSON_TYPES)}"
-                )
-        if enum is not None and not isinstance(enum, list | tuple):
-            raise ParamValidationError(f"Param enum={enum!r} is not a list of allowed values")
-        for bound, label in ((minimum, "minimum"), (maximum, "maximum")):
-            if bound is not None and not _is_type(bound, "number"):
-                raise ParamValidationError(f"Param {label}={bound!r} is not a number")
-        unknown = sorted(set(schema) - _DISPLAY_KEYWORDS - _CHECKED_KEYWORDS)
-        if unknown:
-            raise ValueError(
-                f"Param keywords {unknown} are not supported by asyncflow (it checks type, enum, "
-                f"minimum, maximum, {', '.join(sorted(_CHECKED_KEYWORDS))} and accepts the "
-                f"display keywords {sorted(_DISPLAY_KEYWORDS)}): check the value in the task"
-            )
-        if schema.get("format") not in (None, *_FORMATS):
-            raise ValueError(f"Param format {schema['format']!r} is not one of {sorted(_FORMATS)}")
-        self.schema: dict[str, Any] = schema
+        if schema is not None and not isinstance(schema, Mapping):
+            raise ParamValidationError(f"Param schema={schema!r} is not a dict")
+        self.schema: dict[str, Any] = {**(schema or {}), **keywords}
         self.default = default
         self.description = description
-        self.type = types
-        self.enum = enum
-        self.minimum = minimum
-        self.maximum = maximum
+        self._validator: Any = _validator(self.schema) if self.schema else None
+
+    @property
+    def type(self) -> list[str]:
+        """The JSON types the value may have (empty: any)."""
+        kind = self.schema.get("type")
+        return [kind] if isinstance(kind, str) else list(kind or [])
+
+    @property
+    def enum(self) -> list[Any] | None:
+        return self.schema.get("enum")
+
+    @property
+    def minimum(self) -> float | None:
+        return self.schema.get("minimum")
+
+    @property
+    def maximum(self) -> float | None:
+        return self.schema.get("maximum")
 
     def resolve(self, name: str, value: Any = NOTSET) -> Any:
+        """The param's value (`value`, else its default), checked against its schema."""
         value = self.default if value is NOTSET else value
         if value is NOTSET:
             raise ParamValidationError(
                 f"param {name!r} is required and has no default: pass it in the run's conf"
             )
-        if self.type and not any(_is_type(value, t) for t in self.type):
-            raise ParamValidationError(
-                f"param {name!r} = {value!r} is not of type {' or '.join(self.type)}"
-            )
-        if self.enum is not None and value not in self.enum:
-            raise ParamValidationError(f"param {name!r} = {value!r} is not one of {self.enum}")
-        if (self.minimum is not None or self.maximum is not None) and not _is_type(value, "number"):
-            raise ParamValidationError(
-                f"param {name!r} = {value!r} is not a number, and it has a minimum or maximum"
-            )
-        if self.minimum is not None and value < self.minimum:
-            raise ParamValidationError(f"param {name!r} = {value!r} is below {self.minimum}")
-        if self.maximum is not None and value > self.maximum:
-            raise ParamValidationError(f"param {name!r} = {value!r} is above {self.maximum}")
-        if self.schema and isinstance(value, str):
-            _check_string(name, value, self.schema)
+        if self._validator is not None:
+            error = _first_error(self._validator, value)
+            if error is not None:
+                raise ParamValidationError(_explain(name, value, error))
         return value
 
 
-#: JSON-schema keywords that only change how a form shows the param
+#: JSON-schema keywords that only change how Airflow's trigger form shows the param
 _DISPLAY_KEYWORDS = frozenset(
     {"title", "section", "values_display", "description_md", "examples", "custom_html_form",
-     "const_display", "default_display"}
+     "const_display", "default_display", "description"}
 )  # fmt: skip
-_CHECKED_KEYWORDS = frozenset({"minLength", "maxLength", "pattern", "format"})
+#: keywords JSON Schema defines that are annotations (nothing to check)
+_ANNOTATIONS = frozenset(
+    {"$comment", "$id", "$schema", "$anchor", "$defs", "definitions", "default", "deprecated",
+     "readOnly", "writeOnly", "contentEncoding", "contentMediaType", "contentSchema"}
+)  # fmt: skip
 
 
 def _parses(parse: Any, text: str) -> bool:
@@ -129,7 +108,9 @@ _DURATION = re.compile(
     re.IGNORECASE,
 )
 
-_FORMATS = {
+#: the formats checked here (others jsonschema knows depend on optional packages: left out so
+#: that a value passes or fails the same on every machine)
+_FORMATS: dict[str, Any] = {
     "date": lambda text: _parses(date.fromisoformat, text) and len(text) == 10,
     "date-time": lambda text: (
         "T" in text.upper()
@@ -138,26 +119,70 @@ _FORMATS = {
     "time": lambda text: _parses(time.fromisoformat, text.replace("Z", "+00:00")),
     "duration": lambda text: _DURATION.fullmatch(text) is not None,
 }
+_LIBRARY_FORMATS = ("email", "idn-email", "ipv4", "ipv6", "uuid", "regex")
 
 
-def _check_string(name: str, value: str, schema: dict[str, Any]) -> None:
-    low, high = schema.get("minLength"), schema.get("maxLength")
-    if low is not None and len(value) < low:
-        raise ParamValidationError(f"param {name!r} = {value!r} is shorter than {low} characters")
-    if high is not None and len(value) > high:
-        raise ParamValidationError(f"param {name!r} = {value!r} is longer than {high} characters")
-    pattern = schema.get("pattern")
-    if pattern is not None and not re.search(pattern, value):
-        raise ParamValidationError(f"param {name!r} = {value!r} does not match {pattern!r}")
-    form = schema.get("format")
-    if form is not None and not _FORMATS[form](value):
-        raise ParamValidationError(f"param {name!r} = {value!r} is not a valid {form}")
+@functools.cache
+def _format_checker() -> Any:
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=_LIBRARY_FORMATS)
+    for name, check in _FORMATS.items():
+        checker.checks(name)(lambda value, check=check: not isinstance(value, str) or check(value))
+    return checker
 
 
-def _is_type(value: Any, name: str) -> bool:
-    if isinstance(value, bool) and name in ("integer", "number"):
-        return False
-    return isinstance(value, _JSON_TYPES[name])
+@functools.cache
+def _validator_class(base: type) -> Any:
+    """`base` (a jsonschema validator class) with Python tuples counted as JSON arrays."""
+    from jsonschema import validators
+
+    types = base.TYPE_CHECKER.redefine(  # type: ignore[attr-defined]
+        "array", lambda checker, value: isinstance(value, list | tuple)
+    )
+    return validators.extend(base, type_checker=types)  # type: ignore[no-untyped-call]
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    """A validator of `schema`, once the schema itself is valid JSON Schema."""
+    from jsonschema import Draft202012Validator, SchemaError
+    from jsonschema.validators import validator_for
+
+    base = validator_for(schema, default=Draft202012Validator)
+    try:
+        base.check_schema(schema)
+    except SchemaError as exc:
+        at = "".join(f"[{part!r}]" for part in exc.absolute_path)
+        raise ParamValidationError(
+            f"Param schema is not valid JSON Schema: {exc.message}"
+            + (f" (at {at})" if at else "")
+            + ": see https://json-schema.org/understanding-json-schema/"
+        ) from None
+    known = set(base.VALIDATORS) | _ANNOTATIONS | _DISPLAY_KEYWORDS
+    unknown = sorted(set(schema) - known)
+    if unknown:
+        warnings.warn(
+            f"Param keywords {unknown} are neither JSON Schema nor Airflow form keywords: "
+            "nothing checks them (a misspelling?)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return _validator_class(base)(schema, format_checker=_format_checker())
+
+
+def _first_error(validator: Any, value: Any) -> Any:
+    from jsonschema.exceptions import best_match
+
+    return best_match(validator.iter_errors(value))
+
+
+def _explain(name: str, value: Any, error: Any) -> str:
+    """The failure, naming the param, its value and where inside the value it fails."""
+    at = "".join(f"[{part!r}]" for part in error.absolute_path)
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    inside = f" at {name}{at}" if at else ""
+    return f"param {name!r} = {shown} fails its schema{inside}: {error.message}"
 
 
 def as_params(params: Mapping[str, Any] | None) -> dict[str, Param]:
@@ -181,7 +206,7 @@ def check_defaults(params: Mapping[str, Param], where: Where, *, required: bool)
         except ParamValidationError as exc:
             raise where.error(
                 f"the default of param {name!r} fails its own schema ({exc}): "
-                "fix the default or the Param's type/enum/minimum/maximum"
+                "fix the default or the Param's schema"
             ) from None
 
 

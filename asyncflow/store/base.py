@@ -452,8 +452,12 @@ class Store(ABC):
         """The events that triggered the run, oldest first (task code reads them)."""
 
     @abstractmethod
-    def get_asset_events_sync(self, name: str, uri: str, limit: int) -> list[AssetEventRow]:
-        """The asset's latest `limit` events, oldest first (a task's inlet_events)."""
+    def get_asset_events_sync(
+        self, name: str | None, uri: str | None, limit: int
+    ) -> list[AssetEventRow]:
+        """The latest `limit` events of the asset with this name and URI (of any asset with
+        this URI when `name` is None, this name when `uri` is None), oldest first (a task's
+        inlet_events)."""
 
     # -- deleting history ---------------------------------------------------------------------
     @abstractmethod

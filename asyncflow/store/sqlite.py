@@ -434,9 +434,14 @@ class SQLiteStore(Store):
         rows = self._sync(lambda db: db.execute(sql, (dag_id, run_id)).fetchall())
         return [AssetEventRow(*r) for r in rows]
 
-    def get_asset_events_sync(self, name: str, uri: str, limit: int) -> list[AssetEventRow]:
-        sql = f"{_EVENT_SELECT} FROM asset_event e WHERE uri=? AND name=? ORDER BY id DESC LIMIT ?"
-        rows = self._sync(lambda db: db.execute(sql, (uri, name, limit)).fetchall())
+    def get_asset_events_sync(
+        self, name: str | None, uri: str | None, limit: int
+    ) -> list[AssetEventRow]:
+        given = {"uri": uri, "name": name}
+        where = " AND ".join(f"{column}=?" for column, value in given.items() if value is not None)
+        values = [value for value in given.values() if value is not None]
+        sql = f"{_EVENT_SELECT} FROM asset_event e WHERE {where} ORDER BY id DESC LIMIT ?"
+        rows = self._sync(lambda db: db.execute(sql, (*values, limit)).fetchall())
         return [AssetEventRow(*r) for r in reversed(rows)]
 
     # -- deleting history -------------------------------------------------------------------
