@@ -23,7 +23,7 @@ from asyncflow.exceptions import StoreError
 from asyncflow.privatefiles import precreate_private_file, private_folders
 from asyncflow.records import DagRun, ImportErrorRecord, TaskInstance
 from asyncflow.states import DagRunState, TaskState
-from asyncflow.store import migrations, sqlhistory
+from asyncflow.store import migrations, sqlassets, sqlhistory
 from asyncflow.store.base import (
     CONNECTION_COLUMNS,
     PURGEABLE,
@@ -32,7 +32,6 @@ from asyncflow.store.base import (
     VARIABLE_COLUMNS,
     AssetEventRow,
     AssetRow,
-    AssetWrites,
     ConnectionRow,
     DeferralRow,
     PastStates,
@@ -391,58 +390,35 @@ class SQLiteStore(Store):
 
     # -- assets -------------------------------------------------------------------------------
     async def get_assets(self) -> list[AssetRow]:
-        rows = await self._fetch(f"SELECT {_ASSET_COLUMNS} FROM asset ORDER BY name, uri")
-        return [AssetRow(*r) for r in rows]
+        return await self._read(sqlassets.assets)
 
     async def get_asset_events(
         self, *, uri: str | None = None, name: str | None = None, limit: int | None = None
     ) -> list[AssetEventRow]:
-        where, params = [], []
-        for column, value in (("uri", uri), ("name", name)):
-            if value is not None:
-                where.append(f"{column}=?")
-                params.append(value)
-        sql = f"{_EVENT_SELECT} FROM asset_event e"
-        sql += (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [AssetEventRow(*r) for r in await self._fetch(sql, tuple(params))]
+        return await self._read(lambda db: sqlassets.events(db, uri, name, limit))
 
     async def get_asset_queue(self) -> list[tuple[str, AssetEventRow]]:
-        rows = await self._fetch(
-            f"SELECT q.dag_id, {_EVENT_SELECT.removeprefix('SELECT ')} FROM asset_queue q "
-            "JOIN asset_event e ON e.id = q.event_id ORDER BY q.event_id"
-        )
-        return [(r[0], AssetEventRow(*r[1:])) for r in rows]
+        return await self._read(sqlassets.queue)
 
     async def get_asset_aliases(self) -> list[tuple[str, str, str]]:
-        rows = await self._fetch(
-            "SELECT DISTINCT j.value, e.name, e.uri FROM asset_event e, "
-            "json_each(e.source_aliases) j ORDER BY j.value"
-        )
-        return [(a, n, u) for a, n, u in rows]
+        return await self._read(sqlassets.aliases)
 
     async def last_asset_event_id(self) -> int:
-        rows = await self._fetch("SELECT coalesce(max(id), 0) FROM asset_event")
-        return int(rows[0][0])
+        return await self._read(sqlassets.last_event_id)
 
     def get_run_asset_events_sync(self, dag_id: str, run_id: str) -> list[AssetEventRow]:
-        sql = (
-            f"{_EVENT_SELECT} FROM asset_event e JOIN asset_run_event c ON c.event_id = e.id "
-            "WHERE c.dag_id=? AND c.run_id=? ORDER BY e.id"
-        )
-        rows = self._sync(lambda db: db.execute(sql, (dag_id, run_id)).fetchall())
-        return [AssetEventRow(*r) for r in rows]
+        return self._sync(lambda db: sqlassets.run_events(db, dag_id, run_id))
 
     def get_asset_events_sync(
         self, name: str | None, uri: str | None, limit: int
     ) -> list[AssetEventRow]:
-        given = {"uri": uri, "name": name}
-        where = " AND ".join(f"{column}=?" for column, value in given.items() if value is not None)
-        values = [value for value in given.values() if value is not None]
-        sql = f"{_EVENT_SELECT} FROM asset_event e WHERE {where} ORDER BY id DESC LIMIT ?"
-        rows = self._sync(lambda db: db.execute(sql, (*values, limit)).fetchall())
-        return [AssetEventRow(*r) for r in reversed(rows)]
+        return self._sync(lambda db: sqlassets.latest_events(db, name, uri, limit))
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return await self._call(fn)
+        except sqlite3.Error as exc:
+            raise StoreError(_explain(exc, self.database)) from exc
 
     # -- deleting history -------------------------------------------------------------------
     async def delete_dag(self, dag_id: str, *, dry_run: bool = False) -> dict[str, int]:
@@ -532,10 +508,6 @@ _CONNECTION_UPSERT = (
 )
 
 
-_ASSET_COLUMNS = 'name, uri, "group", extra, updated_at'
-_EVENT_SELECT = "SELECT " + ", ".join(f"e.{column}" for column in AssetEventRow._fields)
-
-
 _DEFERRAL_UPSERT = (
     f"INSERT OR REPLACE INTO deferral ({', '.join(DeferralRow._fields)}) "
     f"VALUES ({', '.join('?' * len(DeferralRow._fields))})"
@@ -601,39 +573,13 @@ def _apply(db: sqlite3.Connection, batch: WriteBatch) -> WriteResult:
         if batch.deferrals:
             db.executemany(_DEFERRAL_UPSERT, batch.deferrals)
         if batch.assets:
-            _apply_assets(db, batch.assets, set(conflicts))
+            sqlassets.apply(db, batch.assets, set(conflicts))
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
     return WriteResult(conflicts)
-
-
-def _apply_assets(db: sqlite3.Connection, writes: AssetWrites,
-                  conflicts: set[tuple[str, str]]) -> None:  # fmt: skip
-    if writes.assets:
-        db.executemany(
-            f"INSERT INTO asset ({_ASSET_COLUMNS}) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name, uri) "
-            'DO UPDATE SET "group"=excluded."group", extra=excluded.extra, '
-            "updated_at=excluded.updated_at",
-            writes.assets,
-        )
-    if writes.events:
-        fields = AssetEventRow._fields
-        marks = ", ".join("?" * len(fields))
-        db.executemany(
-            f"INSERT INTO asset_event ({', '.join(fields)}) VALUES ({marks})", writes.events
-        )
-    if writes.queue:
-        db.executemany("INSERT OR IGNORE INTO asset_queue VALUES (?, ?)", writes.queue)
-    consumed = [c for c in writes.consumed if (c.dag_id, c.run_id) not in conflicts]
-    if consumed:
-        db.executemany("INSERT OR IGNORE INTO asset_run_event VALUES (?, ?, ?)", consumed)
-        db.executemany(
-            "DELETE FROM asset_queue WHERE dag_id=? AND event_id=?",
-            [(c.dag_id, c.event_id) for c in consumed],
-        )
 
 
 def _explain(exc: sqlite3.Error, database: str) -> str:
