@@ -51,6 +51,7 @@ from asyncflow.models.retry_policy import (
     RetryPolicy,
     RetryRule,
 )
+from asyncflow.models.statestore import NEVER_EXPIRE, AssetStateStore, TaskStateStore
 from asyncflow.models.taskflow import dag, setup, task, teardown
 from asyncflow.models.taskgroup import TaskGroup, task_group
 from asyncflow.models.trigger_rule import TriggerRule, WeightRule
@@ -89,11 +90,13 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DAG",
+    "NEVER_EXPIRE",
     "Asset",
     "AssetAlias",
     "AssetAll",
     "AssetAny",
     "AssetEvent",
+    "AssetStateStore",
     "AssetWatcher",
     "AsyncflowError",
     "AsyncflowFailException",
@@ -140,6 +143,7 @@ __all__ = [
     "TaskNotFound",
     "TaskState",
     "TaskStateChanged",
+    "TaskStateStore",
     "TriggerEvent",
     "TriggerRule",
     "Variable",

@@ -9,6 +9,9 @@ import asyncflow
 
 EXPECTED = [
     "DAG",
+    "NEVER_EXPIRE",
+    "TaskStateStore",
+    "AssetStateStore",
     "Asset",
     "AssetAlias",
     "AssetAll",

@@ -136,6 +136,8 @@ _ALL_SUCCESS = (
  "example_python_decorator",
     "example_setup_teardown", "example_setup_teardown_taskflow", "example_simplest_dag",
     "example_task_group", "example_task_group_decorator", "example_trigger_target_dag",
+    "example_task_state_store", "example_task_state_store_async",
+    "example_task_state_store_mapped",
     "example_xcom", "example_xcom_args", "example_xcom_args_with_operators", "latest_only",
     "latest_only_with_trigger", "tutorial", "tutorial_dag", "tutorial_taskflow_api",
     "example_workday_timetable",

@@ -75,6 +75,7 @@ _CORE = {
     "Connection": _M + "connection:Connection",
     "BaseHook": _M + "connection:BaseHook",
     "get_current_context": _M + "current:get_current_context",
+    "NEVER_EXPIRE": _M + "statestore:NEVER_EXPIRE",
     "BaseNotifier": "asyncflow.notifications.base:BaseNotifier",
 }
 _ASSETS = {
@@ -196,6 +197,13 @@ MODULES: dict[str, dict[str, str]] = {
     "airflow": {**_CORE},
     "airflow.sdk": {**_CORE, **_EXCEPTIONS},
     "airflow.sdk.exceptions": _EXCEPTIONS,
+    "airflow.sdk.execution_time.context": {
+        "NEVER_EXPIRE": _M + "statestore:NEVER_EXPIRE",
+        "TaskStateStoreAccessor": _M + "statestore:TaskStateStore",
+        "AssetStateStoreAccessor": _M + "statestore:AssetStateStore",
+        "AssetStateStoreAccessors": _M + "statestore:AssetStateStores",
+        "get_current_context": _CORE["get_current_context"],
+    },
     # the providers' shim over Airflow 2 / 3 names: the same objects as airflow.sdk
     "airflow.providers.common.compat.sdk": {**_CORE, **_EXCEPTIONS},
     "airflow.exceptions": _EXCEPTIONS,

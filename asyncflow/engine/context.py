@@ -18,6 +18,7 @@ from asyncflow.models.connection import ConnectionAccessor
 from asyncflow.models.mapped import DEFAULT_MAX_MAP_LENGTH
 from asyncflow.models.param import resolve_params
 from asyncflow.models.secrets import redact
+from asyncflow.models.statestore import AssetStateStores, TaskScope, TaskStateStore
 from asyncflow.models.variable import VariableAccessor
 from asyncflow.models.xcom_arg import RETURN_KEY
 from asyncflow.records import DagRun
@@ -230,6 +231,12 @@ def task_context(base: Mapping[str, Any], task: BaseOperator, ti: RuntimeTaskIns
     context["task_instance_key_str"] = f"{ti.dag_id}__{task.task_id}__{base['ds_nodash']}"
     context["inlets"] = list(getattr(task, "inlets", None) or ())  # no assets yet: empty
     context["outlets"] = list(getattr(task, "outlets", None) or ())
+    context["task_state_store"] = TaskStateStore(
+        TaskScope(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
+    )
+    assets = AssetStateStores(task.task_id, [*context["inlets"], *context["outlets"]])
+    if len(assets):  # as Airflow: only for a task with an asset among its inlets or outlets
+        context["asset_state_store"] = assets
     if task.params:
         merged = dict(base["params"])
         for name, param in task.params.items():

@@ -29,6 +29,7 @@ from asyncflow.engine.recovery import past_states, restore_run
 from asyncflow.engine.scheduler import Scheduler
 from asyncflow.engine.secrets import StoreSecrets
 from asyncflow.engine.slots import DEFAULT_PARALLELISM, Slots
+from asyncflow.engine.statestore import StoreState
 from asyncflow.engine.tasklog import install_capture
 from asyncflow.exceptions import (
     DagAlreadyExists,
@@ -44,6 +45,7 @@ from asyncflow.models.engine_access import current_engine
 from asyncflow.models.mapped import DEFAULT_MAX_MAP_LENGTH
 from asyncflow.models.pool import Pool
 from asyncflow.models.secrets import current_backend
+from asyncflow.models.statestore import current_state_backend
 from asyncflow.models.xcom_arg import RETURN_KEY
 from asyncflow.records import DagRun, TaskInstance
 from asyncflow.states import RUN_FINISHED, DagRunState, TaskState
@@ -225,6 +227,7 @@ class Engine:
         async def run_scheduler(*, task_status: anyio.abc.TaskStatus[None]) -> None:
             thread_limiter.set(limiter)
             current_backend.set(StoreSecrets(store))  # Variable / Connection in tasks
+            current_state_backend.set(StoreState(store, self.clock))  # task/asset state
             current_engine.set(EngineForTasks(self))  # TriggerDagRunOperator, ExternalTaskSensor
             try:
                 await scheduler.run(task_status=task_status)

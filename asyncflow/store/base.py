@@ -221,6 +221,10 @@ class PastStates(NamedTuple):
 _iso_cache: dict[tuple[datetime, Any], str] = {}
 
 
+#: the task instance whose task state store keys a row holds: (dag_id, run_id, task_id, map_index)
+TaskStateScope = tuple[str, str, str, int]
+
+
 def iso(value: datetime | None) -> str | None:
     """ISO text of an aware datetime. Recent answers are kept: a burst stamps many rows with
     the same few instants (a row's start and end alternate), and isoformat() is a visible cost
@@ -528,3 +532,40 @@ class Store(ABC):
 
     @abstractmethod
     def get_connection_sync(self, conn_id: str) -> ConnectionRow | None: ...
+
+    # -- Task state store and asset state store (Airflow's AIP-103) -------------------------
+    # Task code reads and writes them without awaiting, like the Variables: each method is
+    # one point query or write, safe from any thread, short enough to run on the loop.
+    @abstractmethod
+    def get_task_state_sync(self, scope: TaskStateScope, key: str, now: datetime) -> str | None:
+        """The key's JSON text for this task instance, or None when it is not set or its
+        `expires_at` is not after `now`."""
+
+    @abstractmethod
+    def set_task_state_sync(self, scope: TaskStateScope, key: str, value: str,
+                            now: datetime, expires_at: datetime | None) -> None:  # fmt: skip
+        """Create or replace the key (`expires_at` None: it never expires)."""
+
+    @abstractmethod
+    def delete_task_state_sync(self, scope: TaskStateScope, key: str) -> bool:
+        """Whether there was such a key."""
+
+    @abstractmethod
+    def clear_task_state_sync(self, scope: TaskStateScope) -> int:
+        """Delete every key of the task instance; how many there were."""
+
+    @abstractmethod
+    def get_asset_state_sync(self, asset: str, key: str) -> str | None:
+        """The key's JSON text for the asset (by name), or None."""
+
+    @abstractmethod
+    def set_asset_state_sync(self, asset: str, key: str, value: str, now: datetime) -> None:
+        """Create or replace the asset's key."""
+
+    @abstractmethod
+    def delete_asset_state_sync(self, asset: str, key: str) -> bool:
+        """Whether there was such a key."""
+
+    @abstractmethod
+    def clear_asset_state_sync(self, asset: str) -> int:
+        """Delete every key of the asset; how many there were."""

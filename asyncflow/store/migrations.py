@@ -155,6 +155,28 @@ STEPS: list[str] = [
         PRIMARY KEY (dag_id, run_id, event_id)
     ) WITHOUT ROWID;
     """,
+    # 7: Airflow's task state store (keys of one task instance, kept across its tries, each
+    # with an optional expiry) and asset state store (keys of one asset, by its name)
+    """
+    CREATE TABLE task_state (
+        dag_id      TEXT NOT NULL,
+        run_id      TEXT NOT NULL,
+        task_id     TEXT NOT NULL,
+        map_index   INTEGER NOT NULL DEFAULT -1,
+        key         TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        expires_at  TEXT,
+        PRIMARY KEY (dag_id, run_id, task_id, map_index, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE asset_state (
+        asset       TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (asset, key)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 LATEST = len(STEPS)

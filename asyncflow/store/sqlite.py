@@ -45,6 +45,7 @@ from asyncflow.store.base import (
     run_from_row,
     ti_from_row,
 )
+from asyncflow.store.sqlstate import StateSql
 
 T = TypeVar("T")
 
@@ -71,7 +72,7 @@ _RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)} FROM dag_run"
 _TI_SELECT = f"SELECT {', '.join(TI_COLUMNS)} FROM task_instance"
 
 
-class SQLiteStore(Store):
+class SQLiteStore(StateSql, Store):
     def __init__(
         self, database: str | Path, *, durability: Literal["normal", "full"] = "normal"
     ) -> None:
