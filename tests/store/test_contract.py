@@ -308,3 +308,39 @@ async def test_purge_of_import_errors_and_an_unknown_table(store: Store) -> None
     assert [e.fileloc for e in await store.get_import_errors()] == ["/new.py"]
     with pytest.raises(ValueError, match=r"cannot clean table.*nope"):
         await store.purge(T0, ["nope"])
+
+
+async def test_task_state_is_kept_per_task_instance_and_expires(store: Store) -> None:
+    one, other = ("d", "r", "t", -1), ("d", "r", "t", 0)
+    store.set_task_state_sync(one, "k", '"a"', T0, None)
+    store.set_task_state_sync(one, "soon", "1", T0, T0 + timedelta(hours=1))
+    store.set_task_state_sync(other, "k", '"b"', T0, None)
+    assert store.get_task_state_sync(one, "k", T0) == '"a"'
+    assert store.get_task_state_sync(other, "k", T0) == '"b"'
+    assert store.get_task_state_sync(("d", "r2", "t", -1), "k", T0) is None
+    assert store.get_task_state_sync(one, "soon", T0 + timedelta(minutes=59)) == "1"
+    assert store.get_task_state_sync(one, "soon", T0 + timedelta(hours=1)) is None
+    store.set_task_state_sync(one, "k", '"replaced"', T0, None)
+    assert store.get_task_state_sync(one, "k", T0) == '"replaced"'
+    assert store.delete_task_state_sync(one, "k") is True
+    assert store.delete_task_state_sync(one, "k") is False
+    assert store.clear_task_state_sync(other) == 1
+    assert store.get_task_state_sync(other, "k", T0) is None
+    import anyio.to_thread  # from a worker thread too, as sync tasks call it
+
+    row = await anyio.to_thread.run_sync(store.get_task_state_sync, one, "soon", T0)
+    assert row == "1"
+
+
+async def test_asset_state_is_kept_per_asset(store: Store) -> None:
+    store.set_asset_state_sync("a", "watermark", '"w1"', T0)
+    store.set_asset_state_sync("b", "watermark", '"other"', T0)
+    store.set_asset_state_sync("a", "watermark", '"w2"', T0)
+    store.set_asset_state_sync("a", "runs", "2", T0)
+    assert store.get_asset_state_sync("a", "watermark") == '"w2"'
+    assert store.get_asset_state_sync("a", "missing") is None
+    assert store.delete_asset_state_sync("a", "runs") is True
+    assert store.delete_asset_state_sync("a", "runs") is False
+    assert store.clear_asset_state_sync("a") == 1
+    assert store.get_asset_state_sync("a", "watermark") is None
+    assert store.get_asset_state_sync("b", "watermark") == '"other"'
