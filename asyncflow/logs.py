@@ -14,10 +14,10 @@ does (`logging.basicConfig`, its own handlers) gets readable lines: `event key=v
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = ["EVENT_ATTRIBUTE", "get_logger"]
 
@@ -52,21 +52,41 @@ def _to_stdlib(
     return (message,), kwargs
 
 
-_PROCESSORS: list[Processor] = [
-    structlog.stdlib.filter_by_level,
-    structlog.contextvars.merge_contextvars,
-    structlog.processors.add_log_level,
-    _to_stdlib,
-]
+def _wrap(name: str) -> Any:
+    import structlog  # here, not at import: with rich installed it costs ~70 ms to import
+
+    processors: list[Processor] = [
+        structlog.stdlib.filter_by_level,
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        _to_stdlib,
+    ]
+    return structlog.wrap_logger(
+        logging.getLogger(name),
+        processors=processors,
+        wrapper_class=structlog.stdlib.BoundLogger,
+        context_class=dict,
+        cache_logger_on_first_use=True,
+    )
+
+
+class _Logger:
+    """Builds the structlog logger when first used, so that `import asyncflow` (and a CLI
+    command that logs nothing) never imports structlog."""
+
+    __slots__ = ("_logger", "_name")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._logger: Any = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        if self._logger is None:
+            self._logger = _wrap(self._name)
+        return getattr(self._logger, attribute)
 
 
 def get_logger(name: str) -> Any:
     """A structlog logger for asyncflow's module `name` (e.g. "asyncflow.scheduler") whose
     events go to `logging.getLogger(name)`, whatever structlog's global configuration is."""
-    return structlog.wrap_logger(
-        logging.getLogger(name),
-        processors=_PROCESSORS,
-        wrapper_class=structlog.stdlib.BoundLogger,
-        context_class=dict,
-        cache_logger_on_first_use=True,
-    )
+    return _Logger(name)
