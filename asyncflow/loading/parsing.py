@@ -56,7 +56,10 @@ __all__ = ["ParseServer", "Verdict", "default_processes", "shared_server"]
 log = get_logger("asyncflow.dagbag")
 
 #: what the parse server imports once, before forking (what DAG files import)
-PRELOAD = ("asyncflow", "asyncflow.operators", "asyncflow.sensors")
+PRELOAD = (
+    "asyncflow", "asyncflow.models.taskflow", "asyncflow.models.taskgroup", "asyncflow.operators",
+    "asyncflow.sensors", "asyncflow.compat.airflow",
+)  # fmt: skip
 #: the daemon's stray marker (asyncflow.service.strays.MARKER; the service layer sits above us)
 ENGINE_MARKER = "ASYNCFLOW_ENGINE_ID"
 #: seconds the server may take beyond a file's own limit to answer before it is replaced
