@@ -26,6 +26,7 @@ from asyncflow.exceptions import (
 from asyncflow.models import checks
 from asyncflow.models.asset import BaseAsset, outlets_of
 from asyncflow.models.dag import DAG, current_dag
+from asyncflow.models.dependency import Relatable
 from asyncflow.models.docs import read_doc_md, warn_unsent_email
 from asyncflow.models.param import Param, as_params, check_defaults
 from asyncflow.models.priority import PriorityWeightStrategy, load_weight_rule
@@ -116,7 +117,7 @@ def _operator_logger(cls: type[Any]) -> logging.Logger:
 RunsIn = Literal["loop", "thread", "process"]
 
 
-class BaseOperator:
+class BaseOperator(Relatable):
     """The base of every operator. Identity is `task_id` within its DAG."""
 
     template_fields: ClassVar[Sequence[str]] = ()
@@ -563,22 +564,6 @@ class BaseOperator:
 
     def set_downstream(self, other: Any) -> None:
         self._relate(other, upstream=False)
-
-    def __rshift__(self, other: Any) -> Any:
-        self.set_downstream(other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        self.set_upstream(other)
-        return other
-
-    def __rrshift__(self, other: Any) -> BaseOperator:
-        self.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> BaseOperator:
-        self.set_downstream(other)
-        return self
 
 
 class _NoDag:

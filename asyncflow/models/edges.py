@@ -12,6 +12,7 @@ import weakref
 from typing import Any
 
 from asyncflow.models.dag import DAG
+from asyncflow.models.dependency import Relatable
 
 _EDGE_INFO: weakref.WeakKeyDictionary[DAG, dict[tuple[str, str], dict[str, str]]] = (
     weakref.WeakKeyDictionary()
@@ -33,7 +34,7 @@ def _tasks(node: Any, *, upstream_side: bool) -> list[Any]:
     return [getattr(node, "operator", node)]
 
 
-class EdgeModifier:
+class EdgeModifier(Relatable):
     """Sits on the edges between its upstream and downstream nodes."""
 
     def __init__(self, label: str | None = None) -> None:
@@ -77,22 +78,6 @@ class EdgeModifier:
     def set_downstream(self, other: Any) -> None:
         for item in self._items(other):
             self._relate_task(item, upstream=False)
-
-    def __rshift__(self, other: Any) -> Any:
-        self.set_downstream(other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        self.set_upstream(other)
-        return other
-
-    def __rrshift__(self, other: Any) -> EdgeModifier:
-        self.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> EdgeModifier:
-        self.set_downstream(other)
-        return self
 
 
 def Label(label: str) -> EdgeModifier:

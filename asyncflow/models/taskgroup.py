@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from asyncflow.exceptions import DagDefinitionError, DuplicateTaskIdError
 from asyncflow.models.dag import DAG, current_dag
+from asyncflow.models.dependency import Relatable
 from asyncflow.models.docs import read_doc_md
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def root_group(dag: DAG) -> TaskGroup:
     return root
 
 
-class TaskGroup:
+class TaskGroup(Relatable):
     """A named set of tasks (and groups) of one DAG; ids of its members get `group_id.` first."""
 
     dag: DAG
@@ -298,22 +299,6 @@ class TaskGroup:
             self.set_upstream(other)
         else:
             self.set_downstream(other)
-
-    def __rshift__(self, other: Any) -> Any:
-        self.set_downstream(other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        self.set_upstream(other)
-        return other
-
-    def __rrshift__(self, other: Any) -> TaskGroup:
-        self.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> TaskGroup:
-        self.set_downstream(other)
-        return self
 
     # -- context manager ------------------------------------------------------------------
     def __enter__(self) -> TaskGroup:
